@@ -1,0 +1,131 @@
+"""The in-memory view of an ingested shop that models, strategies and splits work on.
+
+Items and users keep the dense indices the store gave them; behaviour is held as
+:class:`~shopaug.data.sequences.Sequences` (flat arrays), never as one Python object per event.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from shopaug.data.schema import split_categories
+from shopaug.data.sequences import Sequences
+from shopaug.data.store import DatasetStore, sql_literal
+
+DEFAULT_TEXT_FIELDS = ("title", "brand", "categories", "description")
+
+
+@dataclass
+class Dataset:
+    """Catalog, users and their time-ordered events; ``queries`` when the shop has a query log."""
+
+    items: pd.DataFrame
+    users: pd.DataFrame
+    events: Sequences
+    event_types: np.ndarray
+    timestamps: np.ndarray | None = None
+    queries: pd.DataFrame | None = None
+    name: str = "dataset"
+
+    @classmethod
+    def load(cls, run_dir: str | Path, events: tuple[str, ...] | None = None) -> Dataset:
+        """Read the store of ``run_dir``; ``events`` keeps only those event types (e.g. purchases)."""
+        store = DatasetStore(run_dir)
+        store.require()
+        con = store.connect()
+        items = store.read("items")
+        users = store.read("users")
+        where = ""
+        if events:
+            where = "WHERE event IN (" + ", ".join(sql_literal(e) for e in events) + ")"
+        table = con.sql(
+            f"SELECT user_index, item_index, event, timestamp FROM interactions {where} "
+            "ORDER BY user_index, timestamp NULLS FIRST, source_row"
+        ).to_arrow_table()
+        user_codes = table["user_index"].to_numpy()
+        seq = Sequences.from_rows(
+            user_codes, table["item_index"].to_numpy(), users["user_id"].to_numpy()
+        )
+        ts = table["timestamp"].to_numpy()
+        has_time = table["timestamp"].null_count < len(table)
+        queries = store.read("queries") if store.has("queries") else None
+        return cls(
+            items=items,
+            users=users,
+            events=seq,
+            event_types=table["event"].to_numpy(zero_copy_only=False),
+            timestamps=ts if has_time else None,
+            queries=queries,
+            name=Path(run_dir).name,
+        )
+
+    @property
+    def n_items(self) -> int:
+        return len(self.items)
+
+    @property
+    def n_users(self) -> int:
+        return len(self.users)
+
+    def sequences(self, min_length: int = 0, collapse_repeats: bool = False) -> Sequences:
+        """Per-user item sequences; ``collapse_repeats`` merges an item repeated back to back
+        (a view then a cart of the same item is one step of a journey, not two)."""
+        seq = self.events
+        if collapse_repeats:
+            same_as_previous = np.zeros(seq.n_events, dtype=bool)
+            same_as_previous[1:] = seq.items[1:] == seq.items[:-1]
+            same_as_previous[seq.indptr[:-1][seq.lengths > 0]] = False
+            seq = seq.select_events(~same_as_previous)
+        if min_length:
+            seq = seq.select_rows(seq.lengths >= min_length)
+        return seq
+
+    def item_texts(self, fields: tuple[str, ...] = DEFAULT_TEXT_FIELDS) -> list[str]:
+        """One text per item for encoders and keyword search: the fields joined, empty ones skipped."""
+        columns = [self.items[f].fillna("").astype(str) for f in fields if f in self.items]
+        texts = []
+        for parts in zip(*columns):
+            texts.append(". ".join(p for p in parts if p))
+        return texts
+
+    def item_categories(self, level: int = -1) -> np.ndarray:
+        """The category at ``level`` of each item's path (-1: the leaf); '' when it has none."""
+        paths = self.items["categories"].fillna("").astype(str)
+        out = []
+        for path in paths:
+            parts = split_categories(path)
+            out.append(parts[level] if parts and -len(parts) <= level < len(parts) else "")
+        return np.asarray(out, dtype=object)
+
+    def item_popularity(self) -> np.ndarray:
+        return np.bincount(self.events.items, minlength=self.n_items)
+
+    def stats(self) -> dict[str, float | int | str]:
+        lengths = self.events.lengths
+        pop = self.item_popularity()
+        stats: dict[str, float | int | str] = {
+            "items": self.n_items,
+            "users": self.n_users,
+            "interactions": self.events.n_events,
+            "items_without_events": int((pop == 0).sum()),
+            "density": self.events.n_events / max(1, self.n_items * self.n_users),
+            "events_per_user_median": float(np.median(lengths)) if len(lengths) else 0.0,
+            "events_per_user_min": int(lengths.min()) if len(lengths) else 0,
+            "events_per_user_max": int(lengths.max()) if len(lengths) else 0,
+            "empty_descriptions": int((self.items["description"].fillna("") == "").sum()),
+        }
+        if self.timestamps is not None:
+            ts = pd.to_datetime(self.timestamps)
+            stats["first_event"] = str(ts.min())
+            stats["last_event"] = str(ts.max())
+        if self.queries is not None:
+            stats["queries"] = len(self.queries)
+            stats["distinct_queries"] = int(self.queries["query"].nunique())
+        types, counts = np.unique(self.event_types.astype(str), return_counts=True)
+        for t, c in zip(types, counts):
+            stats[f"events_{t}"] = int(c)
+        return stats
