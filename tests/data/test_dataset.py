@@ -70,3 +70,12 @@ def test_stats(run_dir):
     assert stats["events_view"] == 2
     assert stats["empty_descriptions"] == 3
     assert np.isclose(stats["density"], 5 / 8)
+
+
+def test_timestamps_follow_the_sequence_selection(run_dir):
+    ds = Dataset.load(run_dir)
+    seq = ds.sequences(min_length=2, collapse_repeats=True)
+    ts = ds.sequence_timestamps(min_length=2, collapse_repeats=True)
+    assert seq.to_lists() == [[2, 0, 1]]
+    assert len(ts) == seq.n_events
+    assert np.all(np.diff(ts.astype("datetime64[s]").astype(np.int64)) > 0)

@@ -73,16 +73,30 @@ class Dataset:
 
     def sequences(self, min_length: int = 0, collapse_repeats: bool = False) -> Sequences:
         """Per-user item sequences; ``collapse_repeats`` merges an item repeated back to back
-        (a view then a cart of the same item is one step of a journey, not two)."""
+        (a view then a cart of the same item is one step of a journey, not two); users with
+        fewer than ``min_length`` events (after collapsing) are left out."""
+        events, rows = self._selection(min_length, collapse_repeats)
+        return self.events.select_events(events).select_rows(rows)
+
+    def sequence_timestamps(
+        self, min_length: int = 0, collapse_repeats: bool = False
+    ) -> np.ndarray | None:
+        """The timestamps aligned with :meth:`sequences` called with the same arguments."""
+        if self.timestamps is None:
+            return None
+        events, _ = self._selection(min_length, collapse_repeats)
+        return self.timestamps[events]
+
+    def _selection(self, min_length: int, collapse_repeats: bool) -> tuple[np.ndarray, np.ndarray]:
+        """Which events and which users :meth:`sequences` keeps."""
         seq = self.events
-        if collapse_repeats:
-            same_as_previous = np.zeros(seq.n_events, dtype=bool)
-            same_as_previous[1:] = seq.items[1:] == seq.items[:-1]
-            same_as_previous[seq.indptr[:-1][seq.lengths > 0]] = False
-            seq = seq.select_events(~same_as_previous)
-        if min_length:
-            seq = seq.select_rows(seq.lengths >= min_length)
-        return seq
+        keep = np.ones(seq.n_events, dtype=bool)
+        if collapse_repeats and seq.n_events:
+            keep[1:] = seq.items[1:] != seq.items[:-1]
+            keep[seq.indptr[:-1][seq.lengths > 0]] = True
+        lengths = np.bincount(seq.row_ids()[keep], minlength=len(seq))
+        rows = lengths >= min_length
+        return keep & rows[seq.row_ids()], rows
 
     def item_texts(self, fields: tuple[str, ...] = DEFAULT_TEXT_FIELDS) -> list[str]:
         """One text per item for encoders and keyword search: the fields joined, empty ones skipped."""

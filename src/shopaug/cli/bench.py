@@ -1,0 +1,147 @@
+"""``shopaug bench ...``: the fixed benchmark protocols of ../shared/BENCHMARK.md, end to end."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+import yaml
+from pydantic import ValidationError
+from rich.table import Table
+
+from shopaug.cli.app import app, console, fail, stage_progress
+from shopaug.data.errors import DataError
+
+bench_app = typer.Typer(help="Benchmarks on fixed protocols.", no_args_is_help=True)
+app.add_typer(bench_app, name="bench")
+
+SHOWN_METRICS = ("ndcg@10", "recall@10", "recall@20", "mrr")
+
+
+def parse_params(values: list[str], models: list[str]) -> dict[str, dict[str, Any]]:
+    """``sasrec.hidden=128`` → ``{"sasrec": {"hidden": 128}}`` (values read as YAML scalars)."""
+    out: dict[str, dict[str, Any]] = {}
+    for value in values:
+        target, sep, raw = value.partition("=")
+        model, dot, key = target.partition(".")
+        if not sep or not dot or not key:
+            raise fail(f"--param {value!r}: expected MODEL.NAME=VALUE, e.g. sasrec.hidden=128")
+        if model not in models:
+            raise fail(f"--param {value!r}: model {model!r} is not among --model {models}")
+        out.setdefault(model, {})[key] = yaml.safe_load(raw)
+    return out
+
+
+def _cell(entry: dict | None) -> str:
+    if not entry:
+        return "-"
+    low, high = entry["ci"]
+    return f"{entry['mean']:.4f} [{low:.4f}, {high:.4f}]"
+
+
+def print_results(results: list[dict]) -> None:
+    for result in results:
+        table = Table(title=f"{result['model']} on protocol {result['protocol']} (mean [95% CI])")
+        table.add_column("slice")
+        for metric in SHOWN_METRICS:
+            table.add_column(metric, justify="right")
+        for slice_name, metrics in result["metrics"].items():
+            table.add_row(slice_name, *(_cell(metrics.get(m)) for m in SHOWN_METRICS))
+        console.print(table)
+        beyond = ", ".join(f"{k} {v:.4g}" for k, v in result["beyond"].items())
+        console.print(f"  beyond accuracy: {beyond}; seconds: {result['seconds']:.1f}")
+
+
+def print_comparisons(comparisons: list[dict]) -> None:
+    if not comparisons:
+        return
+    table = Table(title="paired differences (a - b) over test users, 95% bootstrap CI")
+    for column in ("a", "b", "slice", "metric", "diff", "95% CI", "p"):
+        table.add_column(column, justify="right" if column in ("diff", "p") else "left")
+    for c in comparisons:
+        if c["metric"] not in ("ndcg@10", "recall@20"):
+            continue
+        low, high = c["ci"]
+        style = "green" if low > 0 else ("red" if high < 0 else "")
+        table.add_row(
+            c["a"],
+            c["b"],
+            c["slice"],
+            c["metric"],
+            f"[{style}]{c['diff']:+.4f}[/]" if style else f"{c['diff']:+.4f}",
+            f"[{low:+.4f}, {high:+.4f}]",
+            f"{c['p_value']:.3g}",
+        )
+    console.print(table)
+
+
+@bench_app.command("rec")
+def bench_rec(
+    data: Annotated[
+        Path, typer.Option(help="Run folder of `shopaug ingest`, or an Amazon folder.")
+    ],
+    model: Annotated[
+        list[str],
+        typer.Option("--model", "-m", help="Model name (repeatable; the first is the baseline)."),
+    ],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Results JSON to write.")],
+    protocol: Annotated[
+        str, typer.Option(help="W (warm), C (cold items), S (sparse), T (time).")
+    ] = "W",
+    seeds: Annotated[int, typer.Option(help="Training seeds per model.")] = 3,
+    param: Annotated[
+        list[str] | None, typer.Option("--param", "-p", help="MODEL.NAME=VALUE (repeatable).")
+    ] = None,
+    encoder: Annotated[
+        str | None,
+        typer.Option(help="Local sentence-transformers model (default: packaged MiniLM)."),
+    ] = None,
+    work_dir: Annotated[Path, typer.Option(help="Where ingested data and caches go.")] = Path(
+        "runs/bench"
+    ),
+    report: Annotated[
+        bool, typer.Option(help="Also write a Markdown/HTML report with plots.")
+    ] = True,
+    embed: Annotated[
+        bool, typer.Option(help="Encode item texts (content models, diversity measure).")
+    ] = True,
+) -> None:
+    """Train and test models on one protocol, over seeds, with confidence intervals."""
+    from shopaug.evaluate.benchmark import RecBenchConfig, run_rec_benchmark, write_results
+    from shopaug.evaluate.report import write_report
+    from shopaug.models import MODELS
+
+    unknown = [m for m in model if m not in MODELS]
+    if unknown:
+        raise fail(f"--model {unknown[0]!r}: unknown; known models: {', '.join(sorted(MODELS))}")
+    try:
+        config = RecBenchConfig(
+            data=data,
+            protocol=protocol.upper(),
+            models=model,
+            seeds=seeds,
+            params=parse_params(param or [], model),
+            encoder=encoder,
+            work_dir=work_dir,
+            embed_items=embed,
+        )
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        raise fail(f"--{first['loc'][0]} {first.get('input')!r}: {first['msg']}") from exc
+    try:
+        with stage_progress(f"bench rec {config.protocol}") as progress:
+            outcome = run_rec_benchmark(config, on_stage=progress)
+    except (DataError, ValueError) as exc:
+        raise fail(str(exc)) from exc
+    print_results(outcome["results"])
+    print_comparisons(outcome["comparisons"])
+    path = write_results(outcome, out)
+    console.print(f"results: {path}")
+    if report:
+        md, html = write_report(
+            outcome["results"],
+            out.with_suffix("").with_name(out.stem + "_report"),
+            title=f"shopaug bench rec: protocol {config.protocol} on {data.name}",
+        )
+        console.print(f"report: {html} (and {md.name})")

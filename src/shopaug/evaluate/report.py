@@ -1,0 +1,364 @@
+"""Benchmark reports: the same content as Markdown (for a repository) and as one HTML file.
+
+A report is built once as a list of blocks (headings, paragraphs, tables, figures) and rendered
+twice, so the two formats cannot drift apart. The HTML embeds its plots as base64 PNGs and needs
+nothing else to be mailed or opened offline; the Markdown links the PNGs written beside it.
+Figures use matplotlib's object API with the Agg canvas, never pyplot's global state, so writing a
+report does not change the backend of the program that calls it.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import json
+import math
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
+SLICE_ORDER = ("all", "warm", "cold", "pop_low", "pop_mid", "pop_high")
+SLICE_LABELS = {
+    "all": "all users",
+    "warm": "warm targets",
+    "cold": "cold targets",
+    "pop_low": "low-popularity targets",
+    "pop_mid": "mid-popularity targets",
+    "pop_high": "high-popularity targets",
+}
+CI_NOTE = "Error bars and [brackets]: 95% bootstrap interval over test users."
+
+
+@dataclass(frozen=True)
+class Table:
+    header: list[str]
+    rows: list[list[str]]
+
+
+@dataclass(frozen=True)
+class Image:
+    name: str
+    alt: str
+    png: bytes
+
+
+Block = tuple[
+    str, str | Table | Image
+]  # ("h1" | "h2" | "p", text) or ("table", ...), ("image", ...)
+
+
+def write_report(
+    results: Sequence[dict], out_dir: str | Path, title: str = "shopaug benchmark report"
+) -> tuple[Path, Path]:
+    """Write ``report.md`` (with its PNGs) and a self-contained ``report.html`` to ``out_dir``.
+
+    ``results`` are benchmark JSONs, one per model: ``{"model", "protocol", "metrics": {slice:
+    {metric: {"mean", "ci", "std", "per_seed"}}}, "beyond", "seconds", "config"}``.
+    """
+    if not results:
+        raise ValueError("write_report needs at least one benchmark result")
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    blocks = build_blocks(list(results), title)
+    for _, value in blocks:
+        if isinstance(value, Image):
+            (out / value.name).write_bytes(value.png)
+    md_path, html_path = out / "report.md", out / "report.html"
+    md_path.write_text(render_markdown(blocks), encoding="utf-8")
+    html_path.write_text(render_html(blocks, title), encoding="utf-8")
+    return md_path, html_path
+
+
+def build_blocks(results: list[dict], title: str) -> list[Block]:
+    """The report's content, independent of the output format."""
+    labels = model_labels(results)
+    ks = metric_ks(results)
+    blocks: list[Block] = [("h1", title), ("p", _summary(results, labels)), ("p", CI_NOTE)]
+    if ks:
+        figure = plot_metric_by_k(results, labels, ks)
+        blocks += [
+            ("h2", "Accuracy by cut-off K"),
+            ("image", Image("metric_by_k.png", "Recall@K and NDCG@K by K", figure)),
+        ]
+    slice_metric = _slice_metric(ks)
+    slices = slice_names(results)
+    if len(slices) > 1:
+        figure = plot_slices(results, labels, slices, slice_metric)
+        blocks += [
+            ("h2", f"{_metric_label(slice_metric)} by test slice"),
+            ("image", Image("slices.png", f"{slice_metric} per slice", figure)),
+        ]
+    for name in slices:
+        blocks += [
+            ("h2", f"Metrics: {SLICE_LABELS.get(name, name)}"),
+            ("table", metric_table(results, labels, name)),
+        ]
+    beyond = beyond_table(results, labels)
+    if beyond.header[1:]:
+        blocks += [("h2", "Beyond accuracy (top-10 lists)"), ("table", beyond)]
+    blocks += [("h2", "Runs"), ("table", runs_table(results, labels))]
+    return blocks
+
+
+# --- reading the result dicts ----------------------------------------------------------------
+
+
+def model_labels(results: list[dict]) -> list[str]:
+    """One legend label per result: the model, with the protocol when several are compared."""
+    protocols = {r.get("protocol") for r in results}
+    return [
+        str(r.get("model", f"model {i + 1}"))
+        + (f" ({r.get('protocol')})" if len(protocols) > 1 else "")
+        for i, r in enumerate(results)
+    ]
+
+
+def metric_ks(results: list[dict]) -> list[int]:
+    """The K of every ``recall@K``/``ndcg@K`` reported on the ``all`` slice, ascending."""
+    found = {
+        int(m.group(1))
+        for r in results
+        for name in r.get("metrics", {}).get("all", {})
+        if (m := re.fullmatch(r"(?:recall|ndcg)@(\d+)", name))
+    }
+    return sorted(found)
+
+
+def slice_names(results: list[dict]) -> list[str]:
+    """Slices present in any result, in the benchmark's order, unknown ones last."""
+    present = {name for r in results for name in r.get("metrics", {})}
+    known = [s for s in SLICE_ORDER if s in present]
+    return known + sorted(present - set(SLICE_ORDER))
+
+
+def metric_names(results: list[dict], slice_name: str) -> list[str]:
+    seen: dict[str, None] = {}
+    for r in results:
+        seen.update(dict.fromkeys(r.get("metrics", {}).get(slice_name, {})))
+    return list(seen)
+
+
+def _entry(result: dict, slice_name: str, metric: str) -> dict | None:
+    return result.get("metrics", {}).get(slice_name, {}).get(metric)
+
+
+def _mean_and_error(entry: dict | None) -> tuple[float, float, float]:
+    """Mean and the (below, above) lengths of its CI bar; NaN when the value is missing."""
+    if entry is None or entry.get("mean") is None:
+        return math.nan, 0.0, 0.0
+    mean = float(entry["mean"])
+    ci = entry.get("ci")
+    if not ci:
+        return mean, 0.0, 0.0
+    return mean, max(mean - float(ci[0]), 0.0), max(float(ci[1]) - mean, 0.0)
+
+
+def _slice_metric(ks: list[int]) -> str:
+    return f"ndcg@{10 if 10 in ks else (ks[0] if ks else 10)}"
+
+
+def _metric_label(metric: str) -> str:
+    name, _, k = metric.partition("@")
+    pretty = {"recall": "Recall", "ndcg": "NDCG", "precision": "Precision", "hit": "Hit"}
+    return f"{pretty.get(name, name.upper())}@{k}" if k else pretty.get(name, name.upper())
+
+
+# --- tables ----------------------------------------------------------------------------------
+
+
+def fmt(value: object) -> str:
+    """Numbers short enough to scan in a table; anything else as text."""
+    if value is None:
+        return "–"
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return str(value)
+    if isinstance(value, float) and math.isnan(value):
+        return "–"
+    return f"{value:.4f}" if abs(value) < 10 else f"{value:,.1f}"
+
+
+def _metric_cell(entry: dict | None) -> str:
+    if entry is None:
+        return "–"
+    text = fmt(entry.get("mean"))
+    if entry.get("std") is not None:
+        text += f" ± {fmt(entry['std'])}"
+    if entry.get("ci"):
+        text += f" [{fmt(entry['ci'][0])}, {fmt(entry['ci'][1])}]"
+    return text
+
+
+def metric_table(results: list[dict], labels: list[str], slice_name: str) -> Table:
+    """Mean ± std over seeds [95% CI over users] of every metric on one slice."""
+    names = metric_names(results, slice_name)
+    rows = [
+        [label, *(_metric_cell(_entry(r, slice_name, m)) for m in names)]
+        for r, label in zip(results, labels)
+    ]
+    return Table(["model", *map(_metric_label, names)], rows)
+
+
+def beyond_table(results: list[dict], labels: list[str]) -> Table:
+    names: dict[str, None] = {}
+    for r in results:
+        names.update(dict.fromkeys(r.get("beyond", {})))
+    rows = [
+        [label, *(fmt(r.get("beyond", {}).get(n)) for n in names)]
+        for r, label in zip(results, labels)
+    ]
+    return Table(["model", *names], rows)
+
+
+def runs_table(results: list[dict], labels: list[str]) -> Table:
+    rows = []
+    for r, label in zip(results, labels):
+        seeds = _n_seeds(r)
+        config = json.dumps(r.get("config", {}), sort_keys=True, default=str)
+        rows.append([label, str(r.get("protocol", "–")), str(seeds), fmt(r.get("seconds")), config])
+    return Table(["model", "protocol", "seeds", "seconds", "config"], rows)
+
+
+def _n_seeds(result: dict) -> int | str:
+    for metrics in result.get("metrics", {}).values():
+        for entry in metrics.values():
+            return len(entry.get("per_seed", [])) or "–"
+    return "–"
+
+
+def _summary(results: list[dict], labels: list[str]) -> str:
+    protocols = sorted({str(r.get("protocol", "?")) for r in results})
+    return (
+        f"{len(results)} system(s): {', '.join(labels)}. Protocol {', '.join(protocols)} of "
+        "BENCHMARK.md (full ranking, seen items excluded). Values are means over training seeds "
+        "± their standard deviation."
+    )
+
+
+# --- figures ---------------------------------------------------------------------------------
+
+
+def _new_figure(width: float, height: float, ncols: int = 1) -> tuple[Figure, list[Axes]]:
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(width, height), dpi=110, layout="constrained")
+    axes = figure.subplots(1, ncols, squeeze=False)[0]
+    return figure, list(axes)
+
+
+def _png(figure: Figure) -> bytes:
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png")
+    return buffer.getvalue()
+
+
+def _offsets(n_models: int, width: float) -> list[float]:
+    """Horizontal shifts that put the models side by side around each x position."""
+    return [(i - (n_models - 1) / 2) * width for i in range(n_models)]
+
+
+def plot_metric_by_k(results: list[dict], labels: list[str], ks: list[int]) -> bytes:
+    """Recall@K and NDCG@K against K on all users, one line per model, CI error bars."""
+    figure, axes = _new_figure(10, 4, ncols=2)
+    shifts = _offsets(len(results), 0.06)
+    for ax, metric in zip(axes, ("recall", "ndcg")):
+        for result, label, shift in zip(results, labels, shifts):
+            points = [_mean_and_error(_entry(result, "all", f"{metric}@{k}")) for k in ks]
+            means, below, above = (list(v) for v in zip(*points))
+            x = [i + shift for i in range(len(ks))]
+            ax.errorbar(x, means, yerr=[below, above], marker="o", capsize=4, label=label)
+        name = _metric_label(f"{metric}@K")
+        ax.set_xticks(range(len(ks)), [str(k) for k in ks])
+        ax.set_xlabel("cut-off K (items shown)")
+        ax.set_ylabel(name)
+        ax.set_title(f"{name} on all test users")
+        ax.set_ylim(bottom=0)
+        ax.grid(axis="y", alpha=0.3)
+    axes[0].legend(title="model")
+    return _png(figure)
+
+
+def plot_slices(results: list[dict], labels: list[str], slices: list[str], metric: str) -> bytes:
+    """One group of bars per test slice, one bar per model, CI error bars."""
+    figure, (ax,) = _new_figure(max(6.0, 1.4 * len(slices) + 2), 4)
+    width = 0.8 / len(results)
+    for result, label, shift in zip(results, labels, _offsets(len(results), width)):
+        points = [_mean_and_error(_entry(result, s, metric)) for s in slices]
+        means, below, above = (list(v) for v in zip(*points))
+        x = [i + shift for i in range(len(slices))]
+        ax.bar(x, means, width=width, yerr=[below, above], capsize=3, label=label)
+    ax.set_xticks(range(len(slices)), [SLICE_LABELS.get(s, s) for s in slices], rotation=15)
+    ax.set_xlabel("test slice (by target item)")
+    ax.set_ylabel(_metric_label(metric))
+    ax.set_title(f"{_metric_label(metric)} per slice of test users")
+    ax.grid(axis="y", alpha=0.3)
+    ax.legend(title="model")
+    return _png(figure)
+
+
+# --- rendering -------------------------------------------------------------------------------
+
+
+def render_markdown(blocks: list[Block]) -> str:
+    parts = []
+    for kind, value in blocks:
+        if isinstance(value, Table):
+            parts.append(_markdown_table(value))
+        elif isinstance(value, Image):
+            parts.append(f"![{value.alt}]({value.name})")
+        else:
+            prefix = {"h1": "# ", "h2": "## "}.get(kind, "")
+            parts.append(prefix + value)
+    return "\n\n".join(parts) + "\n"
+
+
+def _markdown_table(table: Table) -> str:
+    def row(cells: list[str]) -> str:
+        return "| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |"
+
+    lines = [row(table.header), row(["---"] * len(table.header))]
+    return "\n".join(lines + [row(r) for r in table.rows])
+
+
+_STYLE = """
+body { font-family: system-ui, sans-serif; max-width: 1100px; margin: 2em auto; color: #222; }
+table { border-collapse: collapse; margin: 1em 0; font-size: 0.9em; }
+th, td { border: 1px solid #ccc; padding: 4px 8px; text-align: right; }
+th:first-child, td:first-child { text-align: left; }
+th { background: #f3f3f3; }
+img { max-width: 100%; }
+"""
+
+
+def render_html(blocks: list[Block], title: str) -> str:
+    body = []
+    for kind, value in blocks:
+        if isinstance(value, Table):
+            body.append(_html_table(value))
+        elif isinstance(value, Image):
+            data = base64.b64encode(value.png).decode("ascii")
+            alt = html.escape(value.alt)
+            body.append(f'<figure><img src="data:image/png;base64,{data}" alt="{alt}"></figure>')
+        else:
+            tag = kind if kind in ("h1", "h2") else "p"
+            body.append(f"<{tag}>{html.escape(value)}</{tag}>")
+    return (
+        f'<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
+        f"<title>{html.escape(title)}</title>\n<style>{_STYLE}</style>\n</head>\n<body>\n"
+        + "\n".join(body)
+        + "\n</body>\n</html>\n"
+    )
+
+
+def _html_table(table: Table) -> str:
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in table.header)
+    rows = "".join(
+        "<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in table.rows
+    )
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>"

@@ -1,0 +1,141 @@
+"""The one interface every recommender follows, in the manner of scikit-learn estimators.
+
+Hyper-parameters go to ``__init__`` and are plain attributes; ``fit`` learns from a
+:class:`TrainData`; ``score`` returns a dense (histories x catalog) matrix that the evaluator ranks;
+``recommend`` is ``score`` plus exclusion of seen items and a top-k. Per-event weights ride on
+``TrainData.sequences.weights`` so generated samples can count less than real ones.
+"""
+
+from __future__ import annotations
+
+import pickle
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar, Self
+
+import numpy as np
+
+from shopaug.data.sequences import Sequences
+from shopaug.data.splits import EvalCases
+
+
+@dataclass
+class ItemSide:
+    """What is known of every item besides its events: text, category, encoder embeddings."""
+
+    texts: list[str] | None = None
+    categories: np.ndarray | None = None
+    embeddings: np.ndarray | None = None
+
+
+@dataclass
+class TrainData:
+    """What a model may learn from: training sequences (weighted) and item side information.
+
+    ``user_index`` maps each training row to the dataset's user table so that models with user
+    factors (ALS, BPR) can score a known user later; ``valid`` is for early stopping only.
+    """
+
+    sequences: Sequences
+    n_items: int
+    user_index: np.ndarray | None = None
+    n_users: int | None = None
+    items: ItemSide | None = None
+    valid: EvalCases | None = None
+
+    def __post_init__(self) -> None:
+        if self.user_index is None:
+            self.user_index = np.arange(len(self.sequences))
+        if self.n_users is None:
+            self.n_users = int(self.user_index.max()) + 1 if len(self.user_index) else 0
+        if len(self.sequences.items) and self.sequences.items.max() >= self.n_items:
+            raise ValueError(
+                f"item index {int(self.sequences.items.max())} is outside the catalog of "
+                f"{self.n_items} items"
+            )
+
+
+class Recommender:
+    """Base class: subclasses implement ``fit`` and ``score``; the rest is shared."""
+
+    name: ClassVar[str] = "base"
+
+    n_items_: int
+
+    def fit(self, data: TrainData) -> Self:
+        raise NotImplementedError
+
+    def score(self, histories: Sequences, user_index: np.ndarray | None = None) -> np.ndarray:
+        """Scores of every catalog item for each history row: float32 of shape (rows, n_items).
+
+        ``user_index`` (the dataset's user row of each history, or -1 for an unknown user) lets
+        models with learned user factors use them; sequence models ignore it.
+        """
+        raise NotImplementedError
+
+    def recommend(
+        self,
+        histories: Sequences,
+        k: int = 10,
+        exclude_seen: bool = True,
+        user_index: np.ndarray | None = None,
+        batch_size: int = 1024,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Top-``k`` item indices and their scores per row, best first, in batches of rows."""
+        self._check_fitted()
+        k = min(k, self.n_items_)
+        items = np.empty((len(histories), k), dtype=np.int64)
+        scores = np.empty((len(histories), k), dtype=np.float32)
+        for start in range(0, len(histories), batch_size):
+            rows = np.arange(start, min(start + batch_size, len(histories)))
+            batch = histories.select_rows(rows)
+            users = None if user_index is None else user_index[rows]
+            s = self.score(batch, users).astype(np.float32, copy=True)
+            if exclude_seen:
+                mask_seen(s, batch)
+            top = top_k(s, k)
+            items[rows] = top
+            scores[rows] = np.take_along_axis(s, top, axis=1)
+        return items, scores
+
+    def get_params(self) -> dict[str, Any]:
+        """The constructor's parameters (attributes without a trailing underscore)."""
+        return {
+            k: v for k, v in vars(self).items() if not k.endswith("_") and not k.startswith("_")
+        }
+
+    def save(self, path: str | Path) -> None:
+        """Pickle the fitted model; subclasses with tensors override to save them portably."""
+        self._check_fitted()
+        with Path(path).open("wb") as f:
+            pickle.dump(self, f, protocol=pickle.HIGHEST_PROTOCOL)
+
+    @classmethod
+    def load(cls, path: str | Path) -> Self:
+        with Path(path).open("rb") as f:
+            model = pickle.load(f)
+        if not isinstance(model, cls):
+            raise TypeError(f"{path} holds a {type(model).__name__}, not a {cls.__name__}")
+        return model
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "n_items_"):
+            raise RuntimeError(f"{type(self).__name__} is not fitted; call fit() first")
+
+    def __repr__(self) -> str:
+        params = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
+        return f"{type(self).__name__}({params})"
+
+
+def mask_seen(scores: np.ndarray, histories: Sequences) -> None:
+    """Set the score of every item in a row's history to -inf, in place."""
+    scores[histories.row_ids(), histories.items] = -np.inf
+
+
+def top_k(scores: np.ndarray, k: int) -> np.ndarray:
+    """Indices of the ``k`` best scores per row, best first; ties go to the lower item index."""
+    k = min(k, scores.shape[1])
+    part = np.argpartition(-scores, k - 1, axis=1)[:, :k]
+    part_scores = np.take_along_axis(scores, part, axis=1)
+    order = np.lexsort((part, -part_scores), axis=1)
+    return np.take_along_axis(part, order, axis=1)

@@ -1,0 +1,159 @@
+"""A content-aware SASRec: items are known by their text, so new items can be recommended at once.
+
+Every item vector starts from its text-encoder embedding (``TrainData.items.embeddings``, e.g.
+:class:`shopaug.encode.TextEncoder` over ``Dataset.item_texts()``) through a learned projection.
+``mode="text"`` uses that alone (in the spirit of UniSRec / Recformer's text-only item
+representations); ``mode="fuse"`` adds a learned ID embedding for items that had training events.
+
+Cold items, with no training events, must be rankable through their text alone:
+
+- their ID part is zero (an untrained ID vector would only add noise);
+- ID-dropout hides the ID part of random items during training, so the shared transformer and the
+  output layer learn to work from text alone for any item;
+- items with no training events are kept out of the training softmax: in full-softmax training an
+  item that never occurs is a negative at every step, which would teach the projection to push its
+  whole neighbourhood of texts down, exactly what cold start must avoid.
+
+The transformer, training loop, early stopping and checkpointing are SASRec's
+(:class:`~shopaug.models.sasrec.SequentialRecommender`); only the item vectors differ.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar, Literal
+
+import numpy as np
+import torch
+from torch import nn
+
+from shopaug.models.base import TrainData
+from shopaug.models.sasrec import SequenceNet, SequentialRecommender
+
+Mode = Literal["fuse", "text"]
+Projection = Literal["linear", "mlp"]
+
+
+class TextSequenceNet(SequenceNet):
+    """Item vector = projection(standardised text embedding) [+ ID embedding if it has events]."""
+
+    def __init__(
+        self,
+        n_items: int,
+        hidden: int,
+        *,
+        text_dim: int,
+        mode: Mode,
+        projection: Projection,
+        id_dropout: float,
+        **kw: Any,
+    ) -> None:
+        super().__init__(n_items, hidden, **kw)
+        self.mode = mode
+        self.id_dropout = id_dropout
+        # Filled by ContentSASRec from the training data and saved in the state dict.
+        self.register_buffer("text", torch.zeros(n_items, text_dim))
+        self.register_buffer("has_id", torch.zeros(n_items, dtype=torch.bool))
+        if projection == "linear":
+            self.text_projection: nn.Module = nn.Linear(text_dim, hidden)
+        else:
+            self.text_projection = nn.Sequential(
+                nn.Linear(text_dim, 2 * hidden), nn.GELU(), nn.Linear(2 * hidden, hidden)
+            )
+        self.item_embedding = nn.Embedding(n_items, hidden) if mode == "fuse" else None
+        self.init_weights()
+
+    def item_vectors(self) -> torch.Tensor:
+        vectors = self.text_projection(self.text)
+        if self.item_embedding is None:
+            return vectors
+        keep = self.has_id
+        if self.training and self.id_dropout > 0:
+            keep = keep & (torch.rand(self.n_items, device=keep.device) >= self.id_dropout)
+        return vectors + self.item_embedding.weight * keep.unsqueeze(1).to(vectors.dtype)
+
+    def output_bias(self) -> torch.Tensor | None:
+        """Items without training events never had their bias trained: they get the mean one."""
+        if self.item_bias is None:
+            return None
+        fallback = self.item_bias[self.has_id].mean() if self.has_id.any() else 0.0
+        return torch.where(self.has_id, self.item_bias, fallback)
+
+
+class ContentSASRec(SequentialRecommender):
+    """SASRec whose items are their projected text embeddings, fused with or replacing IDs.
+
+    ``mode``: ``"fuse"`` (text + ID for items seen in training) or ``"text"`` (text only).
+    ``projection``: ``"linear"`` or a two-layer ``"mlp"`` from the text space to ``hidden``.
+    ``id_dropout``: share of items whose ID part is hidden at each training step (``"fuse"``).
+    Other parameters are :class:`~shopaug.models.sasrec.SASRec`'s. ``fit`` needs
+    ``TrainData.items.embeddings`` of shape (n_items, d).
+    """
+
+    name: ClassVar[str] = "content"
+
+    def __init__(
+        self,
+        mode: Mode = "fuse",
+        projection: Projection = "linear",
+        id_dropout: float = 0.3,
+        **kw: Any,
+    ) -> None:
+        super().__init__(**kw)
+        if mode not in ("fuse", "text"):
+            raise ValueError(f"mode must be 'fuse' or 'text', not {mode!r}")
+        if projection not in ("linear", "mlp"):
+            raise ValueError(f"projection must be 'linear' or 'mlp', not {projection!r}")
+        self.mode = mode
+        self.projection = projection
+        self.id_dropout = id_dropout
+
+    def _network_config(self, data: TrainData) -> dict[str, Any]:
+        embeddings = _item_embeddings(data)
+        return {"n_items": data.n_items, "text_dim": int(embeddings.shape[1])}
+
+    def _make_network(self, config: dict[str, Any]) -> SequenceNet:
+        return TextSequenceNet(
+            config["n_items"],
+            text_dim=config["text_dim"],
+            mode=self.mode,
+            projection=self.projection,
+            id_dropout=self.id_dropout,
+            **self._transformer_kwargs(),
+        )
+
+    def _init_from_data(self, net: SequenceNet, data: TrainData) -> None:
+        assert isinstance(net, TextSequenceNet)
+        net.text.copy_(torch.as_tensor(standardise(_item_embeddings(data))))
+        net.has_id.copy_(torch.as_tensor(self._loss_item_mask(data)))
+
+    def _loss_item_mask(self, data: TrainData) -> np.ndarray:
+        """Items with at least one (positively weighted) training event."""
+        seq = data.sequences
+        return np.bincount(seq.items[seq.event_weights() > 0], minlength=data.n_items) > 0
+
+
+def standardise(embeddings: np.ndarray) -> np.ndarray:
+    """Centre on the catalog mean and scale to unit mean norm.
+
+    Sentence embeddings of one shop share a large common direction (cosines of unrelated products
+    are far above 0); removing it leaves the directions that tell items apart and keeps the
+    projection's inputs well conditioned, as UniSRec's whitening adaptor does.
+    """
+    centred = embeddings - embeddings.mean(axis=0, keepdims=True)
+    scale = np.linalg.norm(centred, axis=1).mean()
+    return (centred / max(float(scale), 1e-12)).astype(np.float32)
+
+
+def _item_embeddings(data: TrainData) -> np.ndarray:
+    embeddings = None if data.items is None else data.items.embeddings
+    if embeddings is None:
+        raise ValueError(
+            "ContentSASRec needs item text embeddings: TrainData(items=ItemSide(embeddings=..."
+            "TextEncoder().encode(dataset.item_texts())))"
+        )
+    embeddings = np.asarray(embeddings, dtype=np.float32)
+    if embeddings.ndim != 2 or embeddings.shape[0] != data.n_items:
+        raise ValueError(
+            f"item embeddings must be (n_items={data.n_items}, dim), got {embeddings.shape}"
+        )
+    return embeddings
