@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 import yaml
@@ -13,24 +13,72 @@ from rich.table import Table
 from shopaug.cli.app import app, console, fail, stage_progress
 from shopaug.data.errors import DataError
 
+if TYPE_CHECKING:
+    from shopaug.evaluate.benchmark import RecBenchConfig
+    from shopaug.models.augmented import AugmentPlan
+
 bench_app = typer.Typer(help="Benchmarks on fixed protocols.", no_args_is_help=True)
 app.add_typer(bench_app, name="bench")
 
 SHOWN_METRICS = ("ndcg@10", "recall@10", "recall@20", "mrr")
 
 
-def parse_params(values: list[str], models: list[str]) -> dict[str, dict[str, Any]]:
+def parse_params(
+    values: list[str], targets: list[str], option: str = "--param"
+) -> dict[str, dict[str, Any]]:
     """``sasrec.hidden=128`` → ``{"sasrec": {"hidden": 128}}`` (values read as YAML scalars)."""
     out: dict[str, dict[str, Any]] = {}
     for value in values:
         target, sep, raw = value.partition("=")
         model, dot, key = target.partition(".")
         if not sep or not dot or not key:
-            raise fail(f"--param {value!r}: expected MODEL.NAME=VALUE, e.g. sasrec.hidden=128")
-        if model not in models:
-            raise fail(f"--param {value!r}: model {model!r} is not among --model {models}")
+            raise fail(f"{option} {value!r}: expected TARGET.NAME=VALUE, e.g. sasrec.hidden=128")
+        if model not in targets:
+            raise fail(f"{option} {value!r}: {model!r} is not among {targets}")
         out.setdefault(model, {})[key] = yaml.safe_load(raw)
     return out
+
+
+def split_names(value: str) -> list[str]:
+    return [name.strip() for name in value.split(",") if name.strip()]
+
+
+def augment_plan(
+    strategies: str | None, params: list[str], filters: str | None, weight: float
+) -> AugmentPlan | None:
+    """The ``--augment`` options as a plan; names are checked with the list of known ones."""
+    from shopaug.augment import STRATEGIES
+    from shopaug.filter import DEFAULT_FILTERS, FILTERS
+    from shopaug.models.augmented import AugmentPlan
+
+    if not strategies:
+        if params or filters:
+            raise fail("--aug-param / --filters need --augment STRATEGY[,STRATEGY...]")
+        return None
+    names = split_names(strategies)
+    chain = list(DEFAULT_FILTERS) if filters is None else split_names(filters)
+    chain = [] if chain == ["none"] else chain
+    for name, known, option in [(n, STRATEGIES, "--augment") for n in names] + [
+        (n, FILTERS, "--filters") for n in chain
+    ]:
+        if name not in known:
+            raise fail(f"{option} {name!r}: unknown; known: {', '.join(sorted(known))}")
+    by_target = parse_params(params, names + chain, option="--aug-param")
+    try:
+        plan = AugmentPlan(
+            strategies=names,
+            params={k: v for k, v in by_target.items() if k in names},
+            filters=chain,
+            filter_params={k: v for k, v in by_target.items() if k in chain},
+            weight=weight,
+        )
+        plan.build_strategies()  # parameters are checked now, not an hour into the run
+        plan.build_filters()
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"])
+        raise fail(f"{exc.title} {where} = {first.get('input')!r}: {first['msg']}") from exc
+    return plan
 
 
 def _cell(entry: dict | None) -> str:
@@ -106,10 +154,30 @@ def bench_rec(
     embed: Annotated[
         bool, typer.Option(help="Encode item texts (content models, diversity measure).")
     ] = True,
+    augment: Annotated[
+        str | None,
+        typer.Option(
+            help="Comma-separated strategies, e.g. crop,substitute,cold-neighbours: every model "
+            "is also trained on real + generated rows (reported as MODEL+aug)."
+        ),
+    ] = None,
+    aug_param: Annotated[
+        list[str] | None,
+        typer.Option("--aug-param", help="STRATEGY.NAME=VALUE or FILTER.NAME=VALUE (repeatable)."),
+    ] = None,
+    filters: Annotated[
+        str | None,
+        typer.Option(
+            help="Comma-separated filters in order (default: the standard chain; "
+            "'none' for no filter)."
+        ),
+    ] = None,
+    aug_weight: Annotated[
+        float, typer.Option(help="Weight of a generated event (a real one weighs 1).")
+    ] = 0.5,
 ) -> None:
     """Train and test models on one protocol, over seeds, with confidence intervals."""
-    from shopaug.evaluate.benchmark import RecBenchConfig, run_rec_benchmark, write_results
-    from shopaug.evaluate.report import write_report
+    from shopaug.evaluate.benchmark import RecBenchConfig
     from shopaug.models import MODELS
 
     unknown = [m for m in model if m not in MODELS]
@@ -125,10 +193,19 @@ def bench_rec(
             encoder=encoder,
             work_dir=work_dir,
             embed_items=embed,
+            augment=augment_plan(augment, aug_param or [], filters, aug_weight),
         )
     except ValidationError as exc:
         first = exc.errors()[0]
         raise fail(f"--{first['loc'][0]} {first.get('input')!r}: {first['msg']}") from exc
+    run_and_report(config, out, report=report)
+
+
+def run_and_report(config: RecBenchConfig, out: Path, report: bool = True) -> dict[str, Any]:
+    """Run a recommendation benchmark with progress, print its tables, write JSON and report."""
+    from shopaug.evaluate.benchmark import run_rec_benchmark, write_results
+    from shopaug.evaluate.report import write_report
+
     try:
         with stage_progress(f"bench rec {config.protocol}") as progress:
             outcome = run_rec_benchmark(config, on_stage=progress)
@@ -142,6 +219,7 @@ def bench_rec(
         md, html = write_report(
             outcome["results"],
             out.with_suffix("").with_name(out.stem + "_report"),
-            title=f"shopaug bench rec: protocol {config.protocol} on {data.name}",
+            title=f"shopaug bench rec: protocol {config.protocol} on {config.data.name}",
         )
         console.print(f"report: {html} (and {md.name})")
+    return outcome

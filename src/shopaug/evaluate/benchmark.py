@@ -28,6 +28,7 @@ from shopaug.evaluate.metrics import beyond_accuracy, item_popularity
 from shopaug.evaluate.ranking import RankingResult, evaluate_model, slice_masks
 from shopaug.evaluate.stats import compare_runs, summarize_runs
 from shopaug.models import ItemSide, Recommender, TrainData, make_model
+from shopaug.models.augmented import Augmentation, AugmentPlan, augment_train
 
 StageCallback = Callable[[str, float], None]
 #: Hyper-parameter names under which models take their training seed.
@@ -54,6 +55,7 @@ class RecBenchConfig(BaseModel):
     embed_items: bool = True
     n_resamples: int = Field(1000, ge=100)
     work_dir: Path = Path("runs/bench")
+    augment: AugmentPlan | None = None
 
 
 @dataclass
@@ -62,9 +64,15 @@ class ModelRuns:
 
     name: str
     params: dict[str, Any]
+    augmented: bool = False
     results: list[RankingResult] = field(default_factory=list)
     fit_seconds: list[float] = field(default_factory=list)
     eval_seconds: list[float] = field(default_factory=list)
+    augmentation: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def label(self) -> str:
+        return f"{self.name}+aug" if self.augmented else self.name
 
 
 def load_dataset(config: RecBenchConfig, on_stage: StageCallback | None = None) -> Dataset:
@@ -126,18 +134,29 @@ def run_model(
     train: TrainData,
     config: RecBenchConfig,
     on_stage: StageCallback | None = None,
+    augmented: AugmentedTrain | None = None,
 ) -> ModelRuns:
-    """Fit and test ``name`` once per training seed (once only for deterministic models)."""
+    """Fit and test ``name`` once per training seed (once only for deterministic models).
+
+    With ``augmented``, each seed trains on the real rows plus the samples generated with that
+    seed (the same samples for every model of the run).
+    """
     notify = on_stage or (lambda stage, fraction: None)
-    runs = ModelRuns(name, params)
+    runs = ModelRuns(name, params, augmented=augmented is not None)
     seeds = model_seeds(make_model(name, **params), config.seeds)
     for i, seed in enumerate(seeds):
-        notify(f"{name}: fit (seed {seed})", i / len(seeds))
+        notify(f"{runs.label}: fit (seed {seed})", i / len(seeds))
         model = _with_seed(name, params, seed)
+        data = train
+        if augmented is not None:
+            notify(f"{runs.label}: augment (seed {seed})", i / len(seeds))
+            outcome = augmented.for_seed(seed or 0)
+            data = outcome.train
+            runs.augmentation.append(outcome.summary())
         started = time.perf_counter()
-        model.fit(train)
+        model.fit(data)
         runs.fit_seconds.append(time.perf_counter() - started)
-        notify(f"{name}: test (seed {seed})", (i + 0.5) / len(seeds))
+        notify(f"{runs.label}: test (seed {seed})", (i + 0.5) / len(seeds))
         result = evaluate_model(model, split.test, ks=config.ks)
         runs.results.append(result)
         runs.eval_seconds.append(result.seconds)
@@ -146,6 +165,20 @@ def run_model(
         # pairs with seeded models and its spread over seeds is honestly zero.
         runs.results *= config.seeds
     return runs
+
+
+@dataclass
+class AugmentedTrain:
+    """Augmented training data per seed, made once and shared by the models of a run."""
+
+    train: TrainData
+    plan: AugmentPlan
+    cache: dict[int, Augmentation] = field(default_factory=dict)
+
+    def for_seed(self, seed: int) -> Augmentation:
+        if seed not in self.cache:
+            self.cache[seed] = augment_train(self.train, self.plan, seed)
+        return self.cache[seed]
 
 
 def summarize_model(
@@ -162,7 +195,7 @@ def summarize_model(
         for r in runs.results
     ]
     return {
-        "model": runs.name,
+        "model": runs.label,
         "protocol": config.protocol,
         "metrics": metrics,
         "beyond": {k: float(np.mean([b[k] for b in beyond])) for k in beyond[0]},
@@ -170,6 +203,7 @@ def summarize_model(
         "fit_seconds": runs.fit_seconds,
         "eval_seconds": runs.eval_seconds,
         "n_test_users": len(split.test),
+        "augmentation": runs.augmentation,
         "config": {
             **config.model_dump(mode="json", exclude={"params", "models"}),
             "params": runs.params,
@@ -197,8 +231,8 @@ def compare_models(
                 )
                 out.append(
                     {
-                        "a": other.name,
-                        "b": base.name,
+                        "a": other.label,
+                        "b": base.label,
                         "slice": slice_name,
                         "metric": metric,
                         "diff": r.mean_diff,
@@ -209,18 +243,16 @@ def compare_models(
     return out
 
 
-def run_rec_benchmark(
-    config: RecBenchConfig, on_stage: StageCallback | None = None
-) -> dict[str, Any]:
-    """Run the whole benchmark; returns ``{"results": [per model], "comparisons": [...]}``."""
-    notify = on_stage or (lambda stage, fraction: None)
-    started = time.perf_counter()
-    notify("loading data", 0.0)
+def prepare_training(
+    config: RecBenchConfig, before_encoding: Callable[[], None] | None = None
+) -> tuple[Split, TrainData]:
+    """The protocol's split of the data and the training data (with item side) it allows."""
     dataset = load_dataset(config)
     sequences = dataset.sequences(min_length=3, collapse_repeats=config.collapse_repeats)
     timestamps = dataset.sequence_timestamps(min_length=3, collapse_repeats=config.collapse_repeats)
     split = make_split(config.protocol, sequences, dataset.n_items, config.split_seed, timestamps)
-    notify("encoding item texts", 0.05)
+    if before_encoding:
+        before_encoding()
     train = TrainData(
         split.train,
         dataset.n_items,
@@ -229,16 +261,30 @@ def run_rec_benchmark(
         item_side(dataset, config.encoder, config.embed_items),
         valid=split.valid,
     )
+    return split, train
+
+
+def run_rec_benchmark(
+    config: RecBenchConfig, on_stage: StageCallback | None = None
+) -> dict[str, Any]:
+    """Run the whole benchmark; returns ``{"results": [per model], "comparisons": [...]}``."""
+    notify = on_stage or (lambda stage, fraction: None)
+    started = time.perf_counter()
+    notify("loading data", 0.0)
+    split, train = prepare_training(config, lambda: notify("encoding item texts", 0.05))
+    variants: list[AugmentedTrain | None] = [None]
+    if config.augment is not None:
+        variants.append(AugmentedTrain(train, config.augment))
+    jobs = [(name, variant) for name in config.models for variant in variants]
     all_runs = []
-    for i, name in enumerate(config.models):
-        share = 0.9 / len(config.models)
+    for i, (name, variant) in enumerate(jobs):
+        share = 0.9 / len(jobs)
 
         def progress(stage: str, fraction: float, i: int = i, share: float = share) -> None:
             notify(stage, 0.1 + share * (i + fraction))
 
-        all_runs.append(
-            run_model(name, config.params.get(name, {}), split, train, config, progress)
-        )
+        params = config.params.get(name, {})
+        all_runs.append(run_model(name, params, split, train, config, progress, variant))
     notify("summarizing", 0.99)
     results = [summarize_model(r, split, train, config) for r in all_runs]
     return {

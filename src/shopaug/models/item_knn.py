@@ -13,9 +13,9 @@ from typing import ClassVar, Literal, Self
 import numpy as np
 import scipy.sparse as sp
 
+from shopaug.data.matrices import interaction_matrix, keep_top_per_row
 from shopaug.data.sequences import Sequences
 from shopaug.models.base import Recommender, TrainData
-from shopaug.models.matrices import interaction_matrix, keep_top_per_row
 
 Similarity = Literal["cosine", "jaccard"]
 

@@ -14,9 +14,9 @@ from typing import ClassVar, Self
 import numpy as np
 import scipy.sparse as sp
 
+from shopaug.data.matrices import interaction_matrix
 from shopaug.data.sequences import Sequences
 from shopaug.models.base import Recommender, TrainData
-from shopaug.models.matrices import interaction_matrix
 from shopaug.models.popularity import item_popularity
 
 
@@ -84,3 +84,21 @@ class MarkovChain(Recommender):
         prior[np.diff(votes.indptr) == 0] = 1.0  # nothing to condition on: popularity alone
         scores += np.outer(prior, self.popularity_)
         return scores.astype(np.float32, copy=False)
+
+    def transition_log_likelihood(self, sequences: Sequences) -> np.ndarray:
+        """Mean log P(next | previous) over each row's transitions (first order; 0 if none).
+
+        A cheap plausibility score for generated rows: the consistency filter keeps the rows
+        whose steps a chain fit on real rows finds likely.
+        """
+        self._check_fitted()
+        row_ids = sequences.row_ids()
+        follows = np.flatnonzero(row_ids[1:] == row_ids[:-1])
+        prev, nxt = sequences.items[follows], sequences.items[follows + 1]
+        p = np.asarray(self.transitions_[prev, nxt]).ravel()
+        p = p + self.backoff_[prev] * self.popularity_[nxt]
+        log_p = np.log(np.maximum(p, 1e-12))
+        rows = row_ids[follows]
+        total = np.bincount(rows, weights=log_p, minlength=len(sequences))
+        count = np.bincount(rows, minlength=len(sequences))
+        return np.divide(total, count, out=np.zeros(len(sequences)), where=count > 0)

@@ -20,9 +20,9 @@ import numpy as np
 import scipy.sparse as sp
 from threadpoolctl import threadpool_limits
 
+from shopaug.data.matrices import interaction_matrix
 from shopaug.data.sequences import Sequences
 from shopaug.models.base import Recommender, TrainData
-from shopaug.models.matrices import interaction_matrix
 
 
 @contextmanager

@@ -1,4 +1,4 @@
-"""Sparse (rows x items) matrices built from weighted sequences, shared by the count models.
+"""Sparse (rows x items) matrices built from weighted sequences, shared by the count models and the augmentation strategies.
 
 Item-kNN, the Markov chain and the factor models all start from "which items did this history
 hold, with what weight"; building that matrix once, here, keeps their weighting rules identical.

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
+from shopaug.data.matrices import interaction_matrix, keep_top_per_row
 from shopaug.data.sequences import Sequences
-from shopaug.models.matrices import interaction_matrix, keep_top_per_row
 
 
 def test_interaction_matrix_sums_repeats_and_drops_zero_weights() -> None:

@@ -1,0 +1,95 @@
+"""Stage 4: strategies that grow new training samples from real ones, with provenance.
+
+Strategies are registered by name in :data:`STRATEGIES`; :func:`make_strategy` builds one from a
+name and parameters (as a config file or ``--augment crop,substitute`` gives them), and
+:func:`generate` runs several over one :class:`AugmentContext`, timing each.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from shopaug.augment.base import Strategy
+from shopaug.augment.cold import ColdNeighbours
+from shopaug.augment.context import AugmentContext, Neighbours
+from shopaug.augment.enrich import ENRICHERS, TextEnricher, enrich_texts, register_enricher
+from shopaug.augment.negatives import HardNegativeMiner, HardNegatives
+from shopaug.augment.samples import GeneratedSequences, concat, mix
+from shopaug.augment.sequence import Crop, Insert, Mask, Reorder, Substitute
+
+STRATEGIES: dict[str, type[Strategy]] = {
+    cls.name: cls for cls in (Crop, Mask, Reorder, Substitute, Insert, ColdNeighbours)
+}
+
+
+def make_strategy(name: str, **params: Any) -> Strategy:
+    """A strategy by registered name; unknown names and bad parameters fail with their name."""
+    try:
+        cls = STRATEGIES[name]
+    except KeyError:
+        known = ", ".join(sorted(STRATEGIES))
+        raise ValueError(f"unknown strategy {name!r}; known strategies: {known}") from None
+    return cls(**params)
+
+
+@dataclass(frozen=True)
+class StrategyRun:
+    """One strategy's output size and speed."""
+
+    name: str
+    samples: int
+    events: int
+    seconds: float
+
+    @property
+    def samples_per_second(self) -> float:
+        return self.samples / self.seconds if self.seconds > 0 else float("inf")
+
+
+def generate(
+    strategies: Sequence[Strategy],
+    context: AugmentContext,
+    on_strategy: Callable[[StrategyRun], None] | None = None,
+) -> tuple[GeneratedSequences, list[StrategyRun]]:
+    """All strategies' samples (in order) and a timing record for each."""
+    outputs, runs = [], []
+    for strategy in strategies:
+        started = time.perf_counter()
+        samples = strategy.generate(context)
+        run = StrategyRun(
+            strategy.name, len(samples), samples.n_events, time.perf_counter() - started
+        )
+        outputs.append(samples)
+        runs.append(run)
+        if on_strategy:
+            on_strategy(run)
+    return concat(outputs), runs
+
+
+__all__ = [
+    "ENRICHERS",
+    "STRATEGIES",
+    "AugmentContext",
+    "ColdNeighbours",
+    "Crop",
+    "GeneratedSequences",
+    "HardNegativeMiner",
+    "HardNegatives",
+    "Insert",
+    "Mask",
+    "Neighbours",
+    "Reorder",
+    "Strategy",
+    "StrategyRun",
+    "Substitute",
+    "TextEnricher",
+    "concat",
+    "enrich_texts",
+    "generate",
+    "make_strategy",
+    "mix",
+    "register_enricher",
+]
