@@ -19,6 +19,7 @@ from shopaug.augment.enrich import ENRICHERS, TextEnricher, enrich_texts, regist
 from shopaug.augment.negatives import HardNegativeMiner, HardNegatives
 from shopaug.augment.samples import GeneratedSequences, concat, mix
 from shopaug.augment.sequence import Crop, Insert, Mask, Reorder, Substitute
+from shopaug.registry import build
 
 STRATEGIES: dict[str, type[Strategy]] = {
     cls.name: cls for cls in (Crop, Mask, Reorder, Substitute, Insert, ColdNeighbours)
@@ -27,12 +28,7 @@ STRATEGIES: dict[str, type[Strategy]] = {
 
 def make_strategy(name: str, **params: Any) -> Strategy:
     """A strategy by registered name; unknown names and bad parameters fail with their name."""
-    try:
-        cls = STRATEGIES[name]
-    except KeyError:
-        known = ", ".join(sorted(STRATEGIES))
-        raise ValueError(f"unknown strategy {name!r}; known strategies: {known}") from None
-    return cls(**params)
+    return build(STRATEGIES, "strategies", name, **params)
 
 
 @dataclass(frozen=True)

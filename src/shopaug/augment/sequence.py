@@ -41,6 +41,14 @@ class RowStrategy(Strategy):
     def _rows(self, context: AugmentContext) -> np.ndarray:
         return eligible_rows(context.train, self.min_length, self.copies)
 
+    def _pieces(
+        self, lengths: np.ndarray, rng: np.random.Generator
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Start and length of a random contiguous piece of ``ratio`` of each row (at least 2)."""
+        piece = np.clip(np.floor(self.ratio * lengths).astype(np.int64), 2, lengths)
+        starts = (rng.random(len(lengths)) * (lengths - piece + 1)).astype(np.int64)
+        return starts, piece
+
     def _build(
         self, sequences: Sequences, rows: np.ndarray, score: np.ndarray | None = None, **kw
     ) -> GeneratedSequences:
@@ -57,9 +65,7 @@ class Crop(RowStrategy):
     def generate(self, context: AugmentContext) -> GeneratedSequences:
         rng, train = self.rng(), context.train
         rows = self._rows(context)
-        lengths = train.lengths[rows]
-        piece = np.clip(np.floor(self.ratio * lengths).astype(np.int64), 2, lengths)
-        starts = (rng.random(len(rows)) * (lengths - piece + 1)).astype(np.int64)
+        starts, piece = self._pieces(train.lengths[rows], rng)
         return self._build(windows(train, rows, starts, piece), rows)
 
 
@@ -88,9 +94,7 @@ class Reorder(RowStrategy):
         rng = self.rng()
         rows = self._rows(context)
         copies = context.train.select_rows(rows)
-        lengths = copies.lengths
-        piece = np.clip(np.floor(self.ratio * lengths).astype(np.int64), 2, lengths)
-        starts = (rng.random(len(rows)) * (lengths - piece + 1)).astype(np.int64)
+        starts, piece = self._pieces(copies.lengths, rng)
         pos = copies.positions().astype(np.float64)
         row = copies.row_ids()
         inside = (pos >= starts[row]) & (pos < starts[row] + piece[row])

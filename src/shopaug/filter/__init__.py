@@ -26,16 +26,12 @@ from shopaug.filter.filters import (
     RatioCap,
     row_hashes,
 )
+from shopaug.registry import build
 
 
 def make_filter(name: str, **params: Any) -> SampleFilter:
     """A filter by registered name; unknown names and bad parameters fail with their name."""
-    try:
-        cls = FILTERS[name]
-    except KeyError:
-        known = ", ".join(sorted(FILTERS))
-        raise ValueError(f"unknown filter {name!r}; known filters: {known}") from None
-    return cls(**params)
+    return build(FILTERS, "filters", name, **params)
 
 
 __all__ = [

@@ -15,6 +15,7 @@ from shopaug.models.markov import MarkovChain
 from shopaug.models.matrix_factorization import ALS, BPR
 from shopaug.models.popularity import CategoryPopularity, Popularity
 from shopaug.models.sasrec import SASRec
+from shopaug.registry import build
 
 MODELS: dict[str, type[Recommender]] = {
     "pop": Popularity,
@@ -30,12 +31,7 @@ MODELS: dict[str, type[Recommender]] = {
 
 def make_model(name: str, **params: Any) -> Recommender:
     """A new, unfitted model of the registered ``name`` with the given hyper-parameters."""
-    try:
-        cls = MODELS[name]
-    except KeyError:
-        known = ", ".join(sorted(MODELS))
-        raise ValueError(f"unknown model {name!r}; known models: {known}") from None
-    return cls(**params)
+    return build(MODELS, "models", name, **params)
 
 
 __all__ = [
