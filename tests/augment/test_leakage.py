@@ -9,6 +9,7 @@ validation or test cases themselves.
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from shopaug.augment import STRATEGIES, AugmentContext, make_strategy
@@ -28,7 +29,26 @@ PARAMS = {
     "substitute": {"copies": 3, "ratio": 0.5},
     "insert": {"copies": 3, "ratio": 0.5},
     "cold-neighbours": {"max_events": 6, "min_similarity": 0.05, "rows_per_neighbour": 5},
+    # The fake backend answers yes or no by a hash of the prompt.
+    "llm-cold": {
+        "generator": "fake",
+        "generator_params": {"use_cache": False},
+        "max_events": 6,
+        "min_similarity": 0.05,
+    },
 }
+
+
+def catalog() -> pd.DataFrame:
+    """Titles etc. for the strategies that write prompts."""
+    return pd.DataFrame(
+        {
+            "title": [f"item {i}" for i in range(N_ITEMS)],
+            "brand": "",
+            "categories": "",
+            "description": "",
+        }
+    )
 
 
 def dataset() -> tuple[Sequences, np.ndarray]:
@@ -93,7 +113,7 @@ def test_no_strategy_puts_a_users_held_out_target_in_their_rows(
     split_and_vectors, name, params
 ) -> None:
     split, vectors = split_and_vectors
-    context = AugmentContext(split.train, N_ITEMS, vectors)
+    context = AugmentContext(split.train, N_ITEMS, vectors, catalog=catalog())
     out = make_strategy(name, **params).generate(context)
     assert len(out) > 0
     rows = out.sequences.to_lists()
@@ -108,7 +128,7 @@ def test_augment_train_mixes_in_no_held_out_target(split_and_vectors) -> None:
         N_ITEMS,
         split.train_user_index,
         N_USERS,
-        ItemSide(embeddings=vectors),
+        ItemSide(embeddings=vectors, catalog=catalog()),
         valid=split.valid,
     )
     plan = AugmentPlan(strategies=list(STRATEGIES), params=PARAMS, filters=[])

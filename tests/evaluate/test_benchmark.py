@@ -85,3 +85,20 @@ def test_time_protocol_runs_on_timestamped_logs(shop_run):
     result = outcome["results"][0]
     assert result["config"]["split"]["protocol"] == "T"
     assert np.isfinite(result["metrics"]["all"]["ndcg@10"]["mean"])
+
+
+def test_early_stopped_models_report_their_validation_score(shop_run):
+    outcome = run_rec_benchmark(
+        config(
+            shop_run,
+            models=["markov", "sasrec"],
+            seeds=1,
+            n_resamples=100,
+            params={"sasrec": {"epochs": 2, "hidden": 16, "num_threads": 1}},
+        )
+    )
+    markov, sasrec = outcome["results"]
+    # Only a model that chose its epoch on validation has a validation score to report.
+    assert markov["valid_ndcg@10"] == []
+    (score,) = sasrec["valid_ndcg@10"]
+    assert 0.0 <= score <= 1.0

@@ -9,20 +9,23 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from shopaug.augment.base import Strategy
 from shopaug.augment.cold import ColdNeighbours
 from shopaug.augment.context import AugmentContext, Neighbours
 from shopaug.augment.enrich import ENRICHERS, TextEnricher, enrich_texts, register_enricher
+from shopaug.augment.llm_cold import LLMColdJudge
+from shopaug.augment.llm_queries import LLMQueries, QuerySamples, RoundTripFilter
+from shopaug.augment.llm_text import LLMDescriptionEnricher, UserProfiles, user_profiles
 from shopaug.augment.negatives import HardNegativeMiner, HardNegatives
 from shopaug.augment.samples import GeneratedSequences, concat, mix
 from shopaug.augment.sequence import Crop, Insert, Mask, Reorder, Substitute
 from shopaug.registry import build
 
 STRATEGIES: dict[str, type[Strategy]] = {
-    cls.name: cls for cls in (Crop, Mask, Reorder, Substitute, Insert, ColdNeighbours)
+    cls.name: cls for cls in (Crop, Mask, Reorder, Substitute, Insert, ColdNeighbours, LLMColdJudge)
 }
 
 
@@ -33,12 +36,13 @@ def make_strategy(name: str, **params: Any) -> Strategy:
 
 @dataclass(frozen=True)
 class StrategyRun:
-    """One strategy's output size and speed."""
+    """One strategy's output size and speed, and what else it reported (LLM calls, failures)."""
 
     name: str
     samples: int
     events: int
     seconds: float
+    details: dict[str, Any] = field(default_factory=dict)
 
     @property
     def samples_per_second(self) -> float:
@@ -56,7 +60,11 @@ def generate(
         started = time.perf_counter()
         samples = strategy.generate(context)
         run = StrategyRun(
-            strategy.name, len(samples), samples.n_events, time.perf_counter() - started
+            strategy.name,
+            len(samples),
+            samples.n_events,
+            time.perf_counter() - started,
+            context.reports.pop(strategy.name, {}),
         )
         outputs.append(samples)
         runs.append(run)
@@ -75,17 +83,24 @@ __all__ = [
     "HardNegativeMiner",
     "HardNegatives",
     "Insert",
+    "LLMColdJudge",
+    "LLMDescriptionEnricher",
+    "LLMQueries",
     "Mask",
     "Neighbours",
+    "QuerySamples",
     "Reorder",
+    "RoundTripFilter",
     "Strategy",
     "StrategyRun",
     "Substitute",
     "TextEnricher",
+    "UserProfiles",
     "concat",
     "enrich_texts",
     "generate",
     "make_strategy",
     "mix",
     "register_enricher",
+    "user_profiles",
 ]

@@ -1,20 +1,34 @@
 """What strategies may read: the training rows and the catalog's text, nothing else.
 
 :class:`AugmentContext` is the leakage boundary. It is built from ``Split.train`` (never from
-validation or test cases) and the item side (text embeddings), and every neighbour table a
-strategy uses is computed from it, once, and shared by all strategies of a run.
+validation or test cases) and the item side (text embeddings, and the catalog's fields for the
+LLM strategies' prompts), and every neighbour table a strategy uses is computed from it, once, and
+shared by all strategies of a run. It also carries what a run wants back from strategies beyond
+their samples: a progress hook for long LLM batches and per-strategy reports (calls, failures).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import pandas as pd
 import scipy.sparse as sp
 
+from shopaug.data.dataset import DEFAULT_TEXT_FIELDS
 from shopaug.data.matrices import interaction_matrix, keep_top_per_row
 from shopaug.data.sequences import Sequences
+
+if TYPE_CHECKING:
+    from shopaug.llm.base import BatchProgress
+
+#: Catalog columns the LLM prompts read (row i of the catalog is item i).
+CATALOG_FIELDS = DEFAULT_TEXT_FIELDS
+#: Called with a stage label (``"llm-cold: judgments"``) after each finished LLM request.
+ProgressHook = Callable[[str, "BatchProgress"], None]
 
 
 @dataclass(frozen=True)
@@ -30,12 +44,16 @@ class Neighbours:
 
 @dataclass
 class AugmentContext:
-    """Training rows, catalog size and (optional) L2-normalised item text embeddings."""
+    """Training rows, catalog size, (optional) L2-normalised item text embeddings and (optional)
+    catalog fields; ``progress`` and ``reports`` connect strategies to the run that calls them."""
 
     train: Sequences
     n_items: int
     embeddings: np.ndarray | None = None
     max_neighbours: int = 20
+    catalog: pd.DataFrame | None = None
+    progress: ProgressHook | None = field(default=None, repr=False)
+    reports: dict[str, dict[str, Any]] = field(default_factory=dict, repr=False)
     _cache: dict[str, Neighbours] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
@@ -45,6 +63,8 @@ class AugmentContext:
             raise ValueError(
                 f"embeddings have {len(self.embeddings)} rows for {self.n_items} items"
             )
+        if self.catalog is not None and len(self.catalog) != self.n_items:
+            raise ValueError(f"catalog has {len(self.catalog)} rows for {self.n_items} items")
 
     @cached_property
     def item_counts(self) -> np.ndarray:
@@ -65,6 +85,15 @@ class AugmentContext:
                 "embeddings=TextEncoder().encode(dataset.item_texts())"
             )
         return self.embeddings
+
+    def require_catalog(self, strategy: str) -> pd.DataFrame:
+        """The catalog fields, for strategies that put item text into prompts."""
+        if self.catalog is None:
+            raise ValueError(
+                f"strategy {strategy!r} needs the catalog's {', '.join(CATALOG_FIELDS)}: build "
+                "the context with catalog=dataset.items"
+            )
+        return self.catalog
 
     def cooccurrence_neighbours(self) -> Neighbours:
         """Items that share training rows, by cosine of their row-incidence vectors."""

@@ -9,8 +9,19 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from shopaug.cli.app import app, console, fail, stage_progress
-from shopaug.cli.bench import augment_plan
+from shopaug.cli.app import app, console, fail
+from shopaug.cli.augment_llm import (
+    LLM_PRODUCTS,
+    augment_progress,
+    is_llm_strategy,
+    llm_choice,
+    print_llm_summary,
+    product_configs,
+    run_product,
+    split_aug_params,
+    with_llm,
+)
+from shopaug.cli.bench import augment_plan, split_names
 from shopaug.data.errors import DataError
 
 
@@ -62,37 +73,82 @@ def augment_command(
     work_dir: Annotated[Path, typer.Option(help="Where ingested Amazon data goes.")] = Path(
         "runs/bench"
     ),
+    llm: Annotated[
+        str | None,
+        typer.Option(help="LLM backend (local, openai, fake); enables the llm-* strategies."),
+    ] = None,
+    llm_param: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Backend parameter KEY=VALUE, e.g. base_url=..., model=..., n_threads=2."
+        ),
+    ] = None,
+    limit: Annotated[
+        int | None, typer.Option(min=0, help="Most items (or users) each LLM step handles.")
+    ] = None,
 ) -> None:
     """Grow training samples with the strategies, filter them, and write them with provenance.
 
     Only the protocol's training rows are read, so the samples can be used with that protocol's
-    benchmark without leaking validation or test targets.
+    benchmark without leaking validation or test targets. With ``--llm``, the LLM strategies can
+    be chosen too: llm-cold (rows for cold items, judged by the model), llm-queries (synthetic
+    queries, OUT/queries.parquet), llm-profiles (user intent profiles, OUT/profiles.parquet) and
+    llm-describe (descriptions for items without one, OUT/descriptions.parquet).
     """
     from shopaug.evaluate.benchmark import RecBenchConfig, prepare_training
     from shopaug.models.augmented import augment_train
 
-    plan = augment_plan(strategies, aug_param or [], filters, 0.5)
-    assert plan is not None
+    choice = llm_choice(llm, llm_param or [], limit)
+    names = split_names(strategies)
+    llm_names = [n for n in names if is_llm_strategy(n)]
+    if llm_names and choice is None:
+        raise fail(f"-s {llm_names[0]} needs --llm local|openai|fake")
+    products = [n for n in names if n in LLM_PRODUCTS]
+    plan_names = [n for n in names if n not in LLM_PRODUCTS]
+    plan_params, product_params = split_aug_params(aug_param or [], products)
+    plan = None
+    if plan_names or not products:
+        plan = augment_plan(",".join(plan_names), plan_params, filters, 0.5)
+        assert plan is not None
+        plan = with_llm(plan, choice) if choice is not None else plan
+    configs = product_configs(products, product_params, choice) if choice is not None else {}
     config = RecBenchConfig(
-        data=data, protocol=protocol.upper(), models=["pop"], encoder=encoder, work_dir=work_dir
+        data=data,
+        protocol=protocol.upper(),
+        models=["pop"],
+        encoder=encoder,
+        work_dir=work_dir,
+        embed_items=plan is not None,
     )
+    folder = out or (data / "augment" if (data / "data").is_dir() else work_dir / "augment")
+    llm_reports: dict[str, dict] = {}
+    outcome = None
     try:
-        with stage_progress("augment") as progress:
+        with augment_progress(choice is not None) as (progress, batches):
             progress("loading data", 0.0)
             _, train = prepare_training(config, lambda: progress("encoding item texts", 0.2))
-            progress("generating and filtering", 0.8)
-            outcome = augment_train(train, plan, seed)
+            if plan is not None:
+                progress("generating and filtering", 0.5)
+                outcome = augment_train(train, plan, seed, batches)
+                llm_reports.update(outcome.summary()["details"])
+            for name in products:
+                progress(name, 0.8)
+                assert batches is not None
+                llm_reports[name] = run_product(name, configs[name], train, folder, batches)
             progress("done", 1.0)
     except (DataError, ValueError) as exc:
         raise fail(str(exc)) from exc
-    folder = out or (data / "augment" if (data / "data").is_dir() else work_dir / "augment")
-    samples_path = outcome.samples.write(folder / "samples.parquet")
-    summary = {
-        "protocol": config.protocol,
-        "seed": seed,
-        "plan": plan.model_dump(),
-        **outcome.summary(),
-    }
+    summary: dict = {"protocol": config.protocol, "seed": seed}
+    if plan is not None and outcome is not None:
+        samples_path = outcome.samples.write(folder / "samples.parquet")
+        summary |= {"plan": plan.model_dump(), **outcome.summary()}
+        print_augment_summary(summary)
+        console.print(f"samples: {samples_path}")
+    if choice is not None:
+        summary["llm"] = {"generator": choice.describe(), "steps": llm_reports}
+        print_llm_summary(choice.describe(), llm_reports)
+        for name in products:
+            console.print(f"{name}: {llm_reports[name]['file']}")
+    folder.mkdir(parents=True, exist_ok=True)
     (folder / "summary.json").write_text(json.dumps(summary, indent=2))
-    print_augment_summary(summary)
-    console.print(f"samples: {samples_path}\nsummary: {folder / 'summary.json'}")
+    console.print(f"summary: {folder / 'summary.json'}")

@@ -75,10 +75,15 @@ def augment_plan(
         plan.build_strategies()  # parameters are checked now, not an hour into the run
         plan.build_filters()
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(part) for part in first["loc"])
-        raise fail(f"{exc.title} {where} = {first.get('input')!r}: {first['msg']}") from exc
+        raise invalid_parameters(exc) from exc
     return plan
+
+
+def invalid_parameters(exc: ValidationError) -> typer.Exit:
+    """A strategy's or filter's bad parameter as one line: ``Crop ratio = 5: Input should ...``."""
+    first = exc.errors()[0]
+    where = ".".join(str(part) for part in first["loc"])
+    return fail(f"{exc.title} {where} = {first.get('input')!r}: {first['msg']}")
 
 
 def _cell(entry: dict | None) -> str:

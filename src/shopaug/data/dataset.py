@@ -106,6 +106,12 @@ class Dataset:
             texts.append(". ".join(p for p in parts if p))
         return texts
 
+    def catalog(self, fields: tuple[str, ...] = DEFAULT_TEXT_FIELDS) -> pd.DataFrame:
+        """The items' text fields as text (missing ones empty), row i = item i: what LLM prompts
+        and keyword search read, without the ids and prices they have no use for."""
+        table = self.items.reindex(columns=list(fields)).reset_index(drop=True)
+        return table.fillna("").astype(str)
+
     def item_categories(self, level: int = -1) -> np.ndarray:
         """The category at ``level`` of each item's path (-1: the leaf); '' when it has none."""
         paths = self.items["categories"].fillna("").astype(str)

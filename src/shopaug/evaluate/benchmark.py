@@ -69,6 +69,7 @@ class ModelRuns:
     fit_seconds: list[float] = field(default_factory=list)
     eval_seconds: list[float] = field(default_factory=list)
     augmentation: list[dict[str, Any]] = field(default_factory=list)
+    valid_scores: list[float] = field(default_factory=list)
 
     @property
     def label(self) -> str:
@@ -109,7 +110,12 @@ def item_side(dataset: Dataset, encoder: str | None, embed: bool = True) -> Item
         from shopaug.encode.text_encoder import TextEncoder
 
         embeddings = TextEncoder(model=encoder).encode(texts)
-    return ItemSide(texts=texts, categories=dataset.item_categories(), embeddings=embeddings)
+    return ItemSide(
+        texts=texts,
+        categories=dataset.item_categories(),
+        embeddings=embeddings,
+        catalog=dataset.catalog(),
+    )
 
 
 def model_seeds(model: Recommender, seeds: int) -> list[int | None]:
@@ -156,6 +162,10 @@ def run_model(
         started = time.perf_counter()
         model.fit(data)
         runs.fit_seconds.append(time.perf_counter() - started)
+        if getattr(model, "best_score_", None) is not None:
+            # Early-stopped models keep their best validation NDCG@10: the only figure a
+            # hyper-parameter or augmentation choice may be made on.
+            runs.valid_scores.append(float(model.best_score_))
         notify(f"{runs.label}: test (seed {seed})", (i + 0.5) / len(seeds))
         result = evaluate_model(model, split.test, ks=config.ks)
         runs.results.append(result)
@@ -203,6 +213,7 @@ def summarize_model(
         "fit_seconds": runs.fit_seconds,
         "eval_seconds": runs.eval_seconds,
         "n_test_users": len(split.test),
+        "valid_ndcg@10": runs.valid_scores,
         "augmentation": runs.augmentation,
         "config": {
             **config.model_dump(mode="json", exclude={"params", "models"}),

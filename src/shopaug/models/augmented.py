@@ -22,6 +22,7 @@ from shopaug.augment import (
     make_strategy,
     mix,
 )
+from shopaug.augment.context import ProgressHook
 from shopaug.filter import (
     DEFAULT_FILTERS,
     FilterContext,
@@ -30,7 +31,7 @@ from shopaug.filter import (
     apply_filters,
     make_filter,
 )
-from shopaug.models.base import TrainData
+from shopaug.models.base import ItemSide, TrainData
 from shopaug.models.markov import MarkovChain
 
 
@@ -77,6 +78,8 @@ class Augmentation:
             "kept": self.samples.counts_by_origin(),
             "kept_events": self.samples.n_events,
             "real_events": self.train.sequences.n_events - self.samples.n_events,
+            # What strategies reported beyond their samples (the LLM ones: calls, cost, failures).
+            "details": {r.name: r.details for r in self.strategy_runs if r.details},
         }
 
 
@@ -85,10 +88,20 @@ def plausibility_scorer(train: TrainData) -> MarkovChain:
     return MarkovChain().fit(TrainData(train.sequences, train.n_items))
 
 
-def augment_train(train: TrainData, plan: AugmentPlan, seed: int = 0) -> Augmentation:
-    """Generate, filter and mix; the returned ``TrainData`` keeps real rows first."""
-    embeddings = train.items.embeddings if train.items is not None else None
-    context = AugmentContext(train.sequences, train.n_items, embeddings)
+def augment_train(
+    train: TrainData,
+    plan: AugmentPlan,
+    seed: int = 0,
+    progress: ProgressHook | None = None,
+) -> Augmentation:
+    """Generate, filter and mix; the returned ``TrainData`` keeps real rows first.
+
+    ``progress`` follows the LLM strategies' batches (the only ones slow enough to need it).
+    """
+    side = train.items or ItemSide()
+    context = AugmentContext(
+        train.sequences, train.n_items, side.embeddings, catalog=side.catalog, progress=progress
+    )
     context.prepare()  # neighbour tables once, so strategy timings are the strategies' own
     samples, runs = generate(plan.build_strategies(seed), context)
     judge = plausibility_scorer(train)

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, ClassVar, Self
 
 import numpy as np
+import pandas as pd
 
 from shopaug.data.sequences import Sequences
 from shopaug.data.splits import EvalCases
@@ -21,11 +22,14 @@ from shopaug.data.splits import EvalCases
 
 @dataclass
 class ItemSide:
-    """What is known of every item besides its events: text, category, encoder embeddings."""
+    """What is known of every item besides its events: text, category, encoder embeddings, and
+    the catalog's fields (title, brand, categories, description; row i is item i), which the LLM
+    strategies put into prompts."""
 
     texts: list[str] | None = None
     categories: np.ndarray | None = None
     embeddings: np.ndarray | None = None
+    catalog: pd.DataFrame | None = None
 
 
 @dataclass

@@ -1,0 +1,165 @@
+"""What the LLM strategies share: how they get a generator, how catalog rows become prompt fields,
+and one batch runner that reports progress and what the batch cost.
+
+A strategy names its backend (``generator="local"`` plus ``generator_params``) instead of holding
+one, so that a plan, a config file and ``--aug-param llm-cold.generator=fake`` describe it as
+plain data. The generator is built on first use and shared by every strategy of the process that
+names the same backend and parameters: the local model is loaded once, not once per strategy and
+seed. Tests (and callers holding a configured generator) hand one in with :meth:`LLMOptions.bind`.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any, Self
+
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
+
+from shopaug.augment.context import ProgressHook
+from shopaug.llm import GenerationRequest, Generator, PromptTemplate, Result, make_generator
+
+_shared: dict[str, Generator] = {}
+_shared_lock = threading.Lock()
+
+
+def shared_generator(name: str, params: dict[str, Any]) -> Generator:
+    """One generator per (backend, parameters) in this process, built on first request."""
+    key = json.dumps([name, params], sort_keys=True, default=str)
+    with _shared_lock:
+        if key not in _shared:
+            _shared[key] = make_generator(name, **params)
+        return _shared[key]
+
+
+class LLMOptions(BaseModel):
+    """Fields every LLM strategy has: which backend, how many requests in flight, how much work."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    generator: str = Field("local", description="Backend: local, openai or fake.")
+    generator_params: dict[str, Any] = Field(
+        default_factory=dict, description="Backend parameters (base_url, model, n_threads, ...)."
+    )
+    concurrency: int = Field(1, ge=1, description="Requests in flight at once.")
+    limit: int | None = Field(None, ge=0, description="Most items (or users) to send; None: all.")
+
+    _bound: Generator | None = PrivateAttr(None)
+
+    def bind(self, generator: Generator) -> Self:
+        """Use ``generator`` instead of building one from ``generator``/``generator_params``."""
+        self._bound = generator
+        return self
+
+    def llm(self) -> Generator:
+        if self._bound is None:
+            self._bound = shared_generator(self.generator, self.generator_params)
+        return self._bound
+
+    def capped(self, count: int) -> int:
+        return count if self.limit is None else min(count, self.limit)
+
+
+def provenance(generator: Generator, template: PromptTemplate) -> str:
+    """``backend(model) name@vN``: the ``generator`` recorded with every LLM-made sample."""
+    return f"{generator.describe()} {template.tag}"
+
+
+# ----------------------------------------------------------------------------------------------
+# Prompt fields from the catalog
+# ----------------------------------------------------------------------------------------------
+
+
+def item_fields(catalog: pd.DataFrame, item: int) -> dict[str, str]:
+    """Title, brand, category path and description of ``item``, as the templates name them."""
+    row = catalog.iloc[int(item)]
+
+    def text(column: str) -> str:
+        value = row.get(column, "")
+        return "" if value is None or pd.isna(value) else str(value).strip()
+
+    return {
+        "title": text("title"),
+        "brand": text("brand"),
+        "category": text("categories"),
+        "description": text("description"),
+    }
+
+
+def history_text(catalog: pd.DataFrame, items: Sequence[int]) -> str:
+    """Titles as the ``- title`` lines the few-shot examples use (with their trailing newline)."""
+    titles = [item_fields(catalog, i)["title"] for i in items]
+    return "".join(f"- {t}\n" for t in titles if t)
+
+
+# ----------------------------------------------------------------------------------------------
+# Batches with progress and cost
+# ----------------------------------------------------------------------------------------------
+
+
+@dataclass
+class LLMCost:
+    """What a batch of LLM requests cost and how many failed (failures never stop a run)."""
+
+    requests: int = 0
+    calls: int = 0
+    cache_hits: int = 0
+    failures: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    seconds: float = 0.0
+    failure_kinds: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def tokens_per_s(self) -> float:
+        """Generated tokens per wall second of the batch (cache hits included in the time)."""
+        return self.completion_tokens / self.seconds if self.seconds > 0 else 0.0
+
+    def __add__(self, other: LLMCost) -> LLMCost:
+        kinds = Counter(self.failure_kinds) + Counter(other.failure_kinds)
+        return LLMCost(
+            requests=self.requests + other.requests,
+            calls=self.calls + other.calls,
+            cache_hits=self.cache_hits + other.cache_hits,
+            failures=self.failures + other.failures,
+            prompt_tokens=self.prompt_tokens + other.prompt_tokens,
+            completion_tokens=self.completion_tokens + other.completion_tokens,
+            seconds=self.seconds + other.seconds,
+            failure_kinds=dict(kinds),
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "tokens_per_s": self.tokens_per_s}
+
+
+def run_batch(
+    generator: Generator,
+    requests: Sequence[GenerationRequest],
+    label: str,
+    concurrency: int = 1,
+    progress: ProgressHook | None = None,
+) -> tuple[list[Result], LLMCost]:
+    """All ``requests`` (results in order) and their cost; ``progress`` sees ``label`` and a
+    :class:`~shopaug.llm.BatchProgress` after each one."""
+    before = generator.usage
+    started = time.perf_counter()
+    on_progress = None if progress is None else (lambda p: progress(label, p))
+    results = generator.complete_many(requests, concurrency=concurrency, on_progress=on_progress)
+    after = generator.usage
+    failed = [r for r in results if not r.ok]
+    cost = LLMCost(
+        requests=len(requests),
+        calls=after.calls - before.calls,
+        cache_hits=after.cache_hits - before.cache_hits,
+        failures=len(failed),
+        prompt_tokens=after.prompt_tokens - before.prompt_tokens,
+        completion_tokens=after.completion_tokens - before.completion_tokens,
+        seconds=time.perf_counter() - started,
+        failure_kinds=dict(Counter(r.kind for r in failed)),
+    )
+    return results, cost

@@ -1,0 +1,171 @@
+"""LLM-written text about items and users: descriptions where the catalog has none, and short
+intent profiles of users from the titles in their history.
+
+Both feed text, not training rows, to later stages. An item without a description is placed by the
+text encoder on its title alone, and every text-based strategy and model inherits that; a
+description written from title, brand and category gives it more to go on (the enricher only
+fills empty descriptions, it never rewrites a seller's). A profile condenses a history into the
+kind of sentence a content-aware recommender or a personalised search can match item text with.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+import pandas as pd
+from pydantic import ConfigDict, Field
+
+from shopaug.augment.context import ProgressHook
+from shopaug.augment.enrich import register_enricher
+from shopaug.augment.llm_common import (
+    LLMCost,
+    LLMOptions,
+    history_text,
+    item_fields,
+    provenance,
+    run_batch,
+)
+from shopaug.data.sequences import Sequences
+from shopaug.llm import Generator, load_prompt
+
+#: Columns of the tables written by the text strategies.
+DESCRIPTION_COLUMNS = ("item", "description", "generator", "prompt")
+PROFILE_COLUMNS = ("row", "user", "user_index", "profile", "generator", "prompt")
+
+
+@dataclass(frozen=True)
+class TextRun:
+    """Generated texts (one row per success) and what the batch cost; failures are counted in
+    ``cost`` and leave no row."""
+
+    table: pd.DataFrame
+    cost: LLMCost
+
+    def report(self) -> dict[str, Any]:
+        return {"written": len(self.table), **self.cost.as_dict()}
+
+
+def empty_descriptions(catalog: pd.DataFrame) -> np.ndarray:
+    """Items whose description is missing or blank."""
+    text = catalog["description"] if "description" in catalog else pd.Series([""] * len(catalog))
+    blank = text.fillna("").astype(str).str.strip() == ""
+    return np.flatnonzero(blank.to_numpy())
+
+
+@register_enricher("llm-describe")
+class LLMDescriptionEnricher(LLMOptions):
+    """Writes a description for every item whose description is empty (see the module docstring).
+
+    As a :class:`~shopaug.augment.enrich.TextEnricher` it appends the written description to the
+    text of those items (the encoder's text is the fields joined, so this is the text the item
+    would have had with a description) and leaves every other item alone.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
+
+    name: ClassVar[str] = "llm-describe"
+    catalog: pd.DataFrame = Field(description="Item fields; row i is item i.")
+    prompt: str = Field("describe_item", description="Prompt template name.")
+
+    def describe(self, progress: ProgressHook | None = None) -> TextRun:
+        """A description for each of the (first ``limit``) items without one."""
+        template = load_prompt(self.prompt)
+        llm = self.llm()
+        items = empty_descriptions(self.catalog)
+        items = items[: self.capped(len(items))]
+        requests = [template.request(item_fields(self.catalog, i)) for i in items]
+        results, cost = run_batch(
+            llm, requests, f"{self.name}: {len(items)} items", self.concurrency, progress
+        )
+        written = [(int(i), r.text.strip()) for i, r in zip(items, results, strict=True) if r.ok]
+        written = [(i, text) for i, text in written if text]
+        table = pd.DataFrame(
+            {
+                "item": [i for i, _ in written],
+                "description": [text for _, text in written],
+                "generator": provenance(llm, template),
+                "prompt": template.tag,
+            },
+            columns=list(DESCRIPTION_COLUMNS),
+        )
+        return TextRun(table, cost)
+
+    def enrich(self, texts: list[str]) -> list[str | None]:
+        if len(texts) != len(self.catalog):
+            raise ValueError(f"{len(texts)} texts for a catalog of {len(self.catalog)} items")
+        out: list[str | None] = [None] * len(texts)
+        for item, description in (
+            self.describe().table[["item", "description"]].itertuples(index=False)
+        ):
+            out[item] = ". ".join(part for part in (texts[item], description) if part)
+        return out
+
+
+def user_profiles(
+    train: Sequences,
+    catalog: pd.DataFrame,
+    generator: Generator,
+    *,
+    history: int = 10,
+    limit: int | None = None,
+    user_index: np.ndarray | None = None,
+    concurrency: int = 1,
+    progress: ProgressHook | None = None,
+) -> TextRun:
+    """A short intent profile of each (non-empty) training row from its last ``history`` titles.
+
+    Rows come from the training split only, so a profile never mentions a held-out target.
+    ``user_index`` (``TrainData.user_index``) maps rows to the dataset's user table.
+    """
+    template = load_prompt("user_profile")
+    rows = np.flatnonzero(train.lengths > 0)
+    rows = rows[: len(rows) if limit is None else limit]
+    requests = [
+        template.request({"history": history_text(catalog, train.row(r)[-history:].tolist())})
+        for r in rows
+    ]
+    results, cost = run_batch(
+        generator, requests, f"llm-profiles: {len(rows)} users", concurrency, progress
+    )
+    done = np.asarray([r.ok for r in results], dtype=bool)
+    kept = rows[done]
+    index = np.arange(len(train)) if user_index is None else np.asarray(user_index)
+    table = pd.DataFrame(
+        {
+            "row": kept,
+            "user": train.users[kept],
+            "user_index": index[kept],
+            "profile": [r.parsed["profile"] for r in results if r.ok],
+            "generator": provenance(generator, template),
+            "prompt": template.tag,
+        },
+        columns=list(PROFILE_COLUMNS),
+    )
+    return TextRun(table, cost)
+
+
+class UserProfiles(LLMOptions):
+    """:func:`user_profiles` as a configured step (backend, history length, limit)."""
+
+    name: ClassVar[str] = "llm-profiles"
+    history: int = Field(10, ge=1, le=50, description="Last titles of a user shown to the model.")
+
+    def generate(
+        self,
+        train: Sequences,
+        catalog: pd.DataFrame,
+        user_index: np.ndarray | None = None,
+        progress: ProgressHook | None = None,
+    ) -> TextRun:
+        return user_profiles(
+            train,
+            catalog,
+            self.llm(),
+            history=self.history,
+            limit=self.limit,
+            user_index=user_index,
+            concurrency=self.concurrency,
+            progress=progress,
+        )

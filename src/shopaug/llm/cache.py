@@ -1,0 +1,98 @@
+"""Persistent response cache: one SQLite row per finished call.
+
+LLM calls are the slowest and, with a hosted model, the only paid step of augmentation, and long
+runs get interrupted. Every accepted completion is therefore committed on its own as soon as it
+exists, in WAL mode: a process killed with SIGKILL midway loses only the call in flight, and the next
+run finds every finished one. Failures and rejected outputs are never stored, so a rerun tries them
+again. Rows are keyed by :func:`shopaug.llm.base.cache_key`, a sha256 of backend, model, prompt
+version, messages and sampling parameters, so a changed prompt or model simply misses.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import time
+from collections.abc import Iterator
+from contextlib import closing, contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from shopaug.llm.base import Completion
+
+_SQLITE_TIMEOUT_S = 60.0
+_COLUMNS = (
+    "text",
+    "prompt_tokens",
+    "completion_tokens",
+    "latency_s",
+    "backend",
+    "model",
+    "prompt",
+    "finish_reason",
+    "refusal",
+)
+
+
+def default_cache_dir() -> Path:
+    """``$SHOPAUG_CACHE_DIR/llm``, else ``$XDG_CACHE_HOME/shopaug/llm`` (~/.cache)."""
+    root = os.environ.get("SHOPAUG_CACHE_DIR")
+    if root:
+        return Path(root) / "llm"
+    xdg = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(xdg) / "shopaug" / "llm"
+
+
+class ResponseCache:
+    """Cache key -> completion, in ``<directory>/responses.sqlite``; safe across threads and
+    processes (each call opens its own connection and SQLite serialises writers)."""
+
+    def __init__(self, directory: Path) -> None:
+        self.path = Path(directory) / "responses.sqlite"
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self._connect() as con:
+            con.execute("PRAGMA journal_mode=WAL")
+            con.execute(
+                "CREATE TABLE IF NOT EXISTS responses (key TEXT PRIMARY KEY, text TEXT NOT NULL, "
+                "prompt_tokens INTEGER NOT NULL, completion_tokens INTEGER NOT NULL, "
+                "latency_s REAL NOT NULL, backend TEXT NOT NULL, model TEXT NOT NULL, "
+                "prompt TEXT, finish_reason TEXT, refusal TEXT, created REAL NOT NULL)"
+            )
+
+    @contextmanager
+    def _connect(self) -> Iterator[sqlite3.Connection]:
+        """A connection whose block is one transaction, committed on exit."""
+        with closing(sqlite3.connect(self.path, timeout=_SQLITE_TIMEOUT_S)) as con, con:
+            yield con
+
+    def get(self, key: str) -> Completion | None:
+        """The stored completion of ``key`` (marked ``cached``), or None."""
+        from shopaug.llm.base import Completion
+
+        with self._connect() as con:
+            row = con.execute(
+                f"SELECT {', '.join(_COLUMNS)} FROM responses WHERE key = ?", (key,)
+            ).fetchone()
+        if row is None:
+            return None
+        return Completion(**dict(zip(_COLUMNS, row)), key=key, cached=True)
+
+    def put(self, key: str, completion: Completion) -> None:
+        """Store ``completion`` under ``key``, committed before returning."""
+        values = [getattr(completion, name) for name in _COLUMNS]
+        marks = ", ".join("?" * (len(_COLUMNS) + 2))
+        with self._connect() as con:
+            con.execute(
+                f"INSERT OR REPLACE INTO responses (key, {', '.join(_COLUMNS)}, created) "
+                f"VALUES ({marks})",
+                [key, *values, time.time()],
+            )
+
+    def keys(self) -> set[str]:
+        with self._connect() as con:
+            return {key for (key,) in con.execute("SELECT key FROM responses")}
+
+    def __len__(self) -> int:
+        with self._connect() as con:
+            return int(con.execute("SELECT COUNT(*) FROM responses").fetchone()[0])
