@@ -35,7 +35,8 @@ def strategy_throughput(data: Path, copies: int, repeats: int) -> None:
         f"neighbour tables (co-occurrence + text, FAISS exact): {time.perf_counter() - started:.2f} s"
     )
     print(f"{'strategy':<16}{'samples':>10}{'median s':>10}{'samples/s':>14}")
-    for name in STRATEGIES:
+    # LLM strategies are timed in tokens per second by benchmarks/llm_throughput.py instead.
+    for name in (n for n in STRATEGIES if not n.startswith("llm-")):
         params = {"copies": copies} if name != "cold-neighbours" else {"max_events": 5}
         strategy = make_strategy(name, **params)
         times, n = [], 0

@@ -52,6 +52,10 @@ def test_real_rows_come_first_and_are_unchanged(outcome) -> None:
     np.testing.assert_array_equal(outcome.train.user_index[:n], real.user_index)
     assert len(mixed) == n + len(outcome.samples)
     assert outcome.train.n_users == 61 and outcome.train.n_items == N_ITEMS
+    # Models can tell the real rows apart: they are marked, and the real view is the input.
+    assert outcome.train.n_real_rows == n
+    assert outcome.train.real_sequences.to_lists() == real.sequences.to_lists()
+    assert real.real_sequences is real.sequences
 
 
 def test_generated_rows_belong_to_their_source_user(outcome) -> None:

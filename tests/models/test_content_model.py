@@ -98,3 +98,31 @@ def test_standardise_centres_and_scales() -> None:
     out = standardise(toy_embeddings() + 3.0)
     np.testing.assert_allclose(out.mean(axis=0), 0.0, atol=1e-5)
     assert np.linalg.norm(out, axis=1).mean() == pytest.approx(1.0, rel=1e-5)
+
+
+def test_items_seen_only_in_generated_rows_get_no_id_vector_but_are_trained_targets():
+    real = toy_data()
+    cold = N_WARM
+    # One generated row placing the cold item after its warm twin, appended after the real rows.
+    generated = Sequences.from_lists(np.array([999]), [[TWINS[cold], cold]])
+    both = Sequences.from_lists(
+        np.concatenate([real.sequences.users, generated.users]),
+        [real.sequences.row(i).tolist() for i in range(len(real.sequences))]
+        + [generated.row(0).tolist()],
+    )
+    data = TrainData(
+        both,
+        N_ITEMS,
+        items=real.items,
+        valid=real.valid,
+        n_real_rows=len(real.sequences),
+    )
+    model = ContentSASRec(mode="fuse", **{**FAST, "epochs": 1}).fit(data)
+    assert not bool(model.net_.has_id[cold])
+    assert bool(model.net_.has_id[TWINS[cold]])
+    assert model._loss_item_mask(data)[cold]
+    # Without the marker every row counts as real, and the cold item gets an ID vector.
+    as_real = ContentSASRec(mode="fuse", **{**FAST, "epochs": 1}).fit(
+        TrainData(both, N_ITEMS, items=real.items, valid=real.valid)
+    )
+    assert bool(as_real.net_.has_id[cold])

@@ -112,5 +112,10 @@ def augment_train(
     )
     mixed, origin_row = mix(train.sequences, kept, plan.weight, plan.by_score)
     assert train.user_index is not None
-    augmented = replace(train, sequences=mixed, user_index=train.user_index[origin_row])
+    augmented = replace(
+        train,
+        sequences=mixed,
+        user_index=train.user_index[origin_row],
+        n_real_rows=len(train.sequences),
+    )
     return Augmentation(augmented, kept, runs, reports)

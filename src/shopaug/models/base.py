@@ -38,6 +38,8 @@ class TrainData:
 
     ``user_index`` maps each training row to the dataset's user table so that models with user
     factors (ALS, BPR) can score a known user later; ``valid`` is for early stopping only.
+    ``n_real_rows`` marks augmented data: rows from that index on are generated (``None``: all
+    rows are real), so a model can keep what needs real evidence apart from what samples teach.
     """
 
     sequences: Sequences
@@ -46,6 +48,14 @@ class TrainData:
     n_users: int | None = None
     items: ItemSide | None = None
     valid: EvalCases | None = None
+    n_real_rows: int | None = None
+
+    @property
+    def real_sequences(self) -> Sequences:
+        """The real training rows only (all of them when nothing was generated)."""
+        if self.n_real_rows is None:
+            return self.sequences
+        return self.sequences.select_rows(np.arange(self.n_real_rows))
 
     def __post_init__(self) -> None:
         if self.user_index is None:

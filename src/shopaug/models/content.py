@@ -7,7 +7,9 @@ representations); ``mode="fuse"`` adds a learned ID embedding for items that had
 
 Cold items, with no training events, must be rankable through their text alone:
 
-- their ID part is zero (an untrained ID vector would only add noise);
+- their ID part is zero (an untrained ID vector would only add noise); so is the ID part of items
+  whose only events are generated (augmentation's guesses about a cold item teach the shared
+  text projection; an ID vector fit to those few guesses alone overrides the text and adds noise);
 - ID-dropout hides the ID part of random items during training, so the shared transformer and the
   output layer learn to work from text alone for any item;
 - items with no training events are kept out of the training softmax: in full-softmax training an
@@ -26,6 +28,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from shopaug.data.sequences import Sequences
 from shopaug.models.base import TrainData
 from shopaug.models.sasrec import SequenceNet, SequentialRecommender
 
@@ -124,12 +127,18 @@ class ContentSASRec(SequentialRecommender):
     def _init_from_data(self, net: SequenceNet, data: TrainData) -> None:
         assert isinstance(net, TextSequenceNet)
         net.text.copy_(torch.as_tensor(standardise(_item_embeddings(data))))
-        net.has_id.copy_(torch.as_tensor(self._loss_item_mask(data)))
+        net.has_id.copy_(torch.as_tensor(items_with_events(data.real_sequences, data.n_items)))
 
     def _loss_item_mask(self, data: TrainData) -> np.ndarray:
-        """Items with at least one (positively weighted) training event."""
-        seq = data.sequences
-        return np.bincount(seq.items[seq.event_weights() > 0], minlength=data.n_items) > 0
+        """Items with at least one (positively weighted) training event, real or generated:
+        a cold item placed in generated rows is a target the text projection should learn."""
+        return items_with_events(data.sequences, data.n_items)
+
+
+def items_with_events(sequences: Sequences, n_items: int) -> np.ndarray:
+    """Items with at least one positively weighted event in ``sequences``."""
+    positive = sequences.items[sequences.event_weights() > 0]
+    return np.bincount(positive, minlength=n_items) > 0
 
 
 def standardise(embeddings: np.ndarray) -> np.ndarray:
