@@ -1,0 +1,340 @@
+"""``shopaug bench search``: BM25, dense and hybrid search, per training regime, on query logs.
+
+Protocol. The query log is split by time: the last ``test_share`` of it is the test period, the
+``valid_share`` before that a validation period, the rest the training period. A test case is a
+distinct query typed in the test period; its relevant items are every item clicked or bought
+after it in that period. Fine-tuning sees training-period queries only (real regime) or none at
+all (synthetic, made from item text); the fusion method of each hybrid is chosen on validation
+queries. Test queries reach nothing but the final scoring.
+
+Regimes: ``zero-shot`` (the pretrained encoder, no queries), ``synthetic`` (fine-tuned on
+synthetic queries from item text) and ``real+synthetic`` (fine-tuned on training-period queries
+plus the synthetic ones). Every system is scored per query with nDCG@10, Recall@10/100 and MRR
+(the textbook definitions of :func:`shopaug.evaluate.metrics.list_metrics_per_user`), sliced by
+how often the query occurs in the log (head / torso / tail: the most frequent queries making
+up the first, second and last third of the traffic), timed per query, and compared with BM25
+(and each fine-tuned system with zero-shot) by a paired bootstrap over test queries.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field
+
+from shopaug.data.errors import DataError
+from shopaug.encode import TextEncoder
+from shopaug.evaluate.metrics import list_metrics_per_user
+from shopaug.evaluate.stats import bootstrap_mean_ci, paired_bootstrap
+from shopaug.search.base import SearchConfig
+from shopaug.search.engine import Mode, SearchEngine
+from shopaug.search.finetune import FineTuneConfig, fine_tune, training_triples
+from shopaug.search.synthetic import TemplateQueries, llm_queries
+
+StageCallback = Callable[[str, float], None]
+Regime = Literal["zero-shot", "synthetic", "real+synthetic"]
+REGIMES: tuple[Regime, ...] = ("zero-shot", "synthetic", "real+synthetic")
+KS = (10, 100)
+METRICS = ("ndcg@10", "recall@10", "recall@100", "mrr")
+BUCKETS = ("head", "torso", "tail")
+#: Dense weights of score fusion tried on validation queries (RRF is tried as well).
+FUSION_WEIGHTS = (0.3, 0.5, 0.7)
+
+
+class SearchBenchConfig(BaseModel):
+    """Everything that decides a search benchmark's numbers; saved with the results."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    data: Path
+    queries: Path | None = Field(None, description="Query file to test on instead of the log.")
+    regimes: list[Regime] = Field(default_factory=lambda: list(REGIMES), min_length=1)
+    synthetic: Literal["template", "llm"] = "template"
+    llm_limit: int | None = Field(None, ge=1, description="Items sent to the LLM (None: all).")
+    test_share: float = Field(0.3, gt=0, lt=1)
+    valid_share: float = Field(0.15, ge=0, lt=1)
+    finetune: FineTuneConfig = FineTuneConfig()
+    search: SearchConfig = SearchConfig()
+    n_resamples: int = Field(1000, ge=100)
+    events: list[str] | None = None
+    work_dir: Path = Path("runs/bench")
+
+
+# --- the query log ----------------------------------------------------------------------------
+
+
+def split_log(
+    log: pd.DataFrame, test_share: float, valid_share: float
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Train, validation and test rows of a query log, cut by time (by query text when the log
+    has no timestamps, so that one query never sits on both sides)."""
+    if "timestamp" in log and log["timestamp"].notna().all():
+        position = log["timestamp"].rank(method="first").to_numpy()
+        test_cut = len(log) - round(test_share * len(log))
+        valid_cut = test_cut - round(valid_share * len(log))
+    else:
+        codes = pd.util.hash_pandas_object(log["query"].str.lower(), index=False).to_numpy()
+        position = codes % 10_000
+        test_cut = round((1.0 - test_share) * 10_000)
+        valid_cut = test_cut - round(valid_share * 10_000)
+    return (
+        log[position <= valid_cut],
+        log[(position > valid_cut) & (position <= test_cut)],
+        log[position > test_cut],
+    )
+
+
+def read_query_file(path: Path) -> pd.DataFrame:
+    """A user's query file (CSV, Parquet or JSONL) with ``query`` and ``item_id`` columns."""
+    readers = {".csv": pd.read_csv, ".parquet": pd.read_parquet, ".jsonl": _read_jsonl}
+    if path.suffix not in readers:
+        raise DataError(f"{path}: query file must be .csv, .parquet or .jsonl")
+    frame = readers[path.suffix](path)
+    missing = [c for c in ("query", "item_id") if c not in frame]
+    if missing:
+        raise DataError(f"{path}: missing column(s) {missing}; need query and item_id")
+    empty = frame["query"].isna() | (frame["query"].astype(str).str.strip() == "")
+    if empty.any():
+        raise DataError(f"{path} row {int(np.flatnonzero(empty)[0])}: empty query")
+    return frame.assign(query=frame["query"].astype(str), item_id=frame["item_id"].astype(str))
+
+
+def _read_jsonl(path: Path) -> pd.DataFrame:
+    return pd.read_json(path, lines=True, dtype={"item_id": str})
+
+
+def query_buckets(log: pd.DataFrame) -> dict[str, str]:
+    """head / torso / tail of each query by its count in ``log``: sorted by count, the queries
+    covering the first third of the traffic are head, the next third torso, the rest tail."""
+    counts = log["query"].value_counts()
+    share = counts.cumsum().to_numpy() / counts.sum()
+    labels = np.where(share <= 1 / 3, "head", np.where(share <= 2 / 3, "torso", "tail"))
+    labels[0] = "head"
+    return dict(zip(counts.index, labels, strict=True))
+
+
+# --- scoring ------------------------------------------------------------------------------------
+
+
+def score_system(
+    engine: SearchEngine, cases: pd.DataFrame, mode: Mode, depth: int = max(KS)
+) -> dict[str, Any]:
+    """Per-query metrics (aligned with ``cases``' sorted distinct queries) and latencies."""
+    queries = sorted(cases["query"].unique())
+    if mode != "bm25":
+        engine.query_encoder.clear()  # every system pays for encoding its queries
+    rows, seconds = [], []
+    for query in queries:
+        started = time.perf_counter()
+        ranked = engine.rank(query, depth, mode=mode)
+        seconds.append(time.perf_counter() - started)
+        ids = engine.item_ids(ranked)
+        rows += [(query, item, rank) for rank, item in enumerate(ids, start=1)]
+    pred = pd.DataFrame(rows, columns=["user_id", "item_id", "rank"])
+    truth = pd.DataFrame({"user_id": cases["query"], "item_id": cases["item_id"].astype(str)})
+    result = list_metrics_per_user(pred, truth, KS, pred_name="search", truth_name="queries")
+    order = np.argsort(result.users)
+    if list(np.asarray(result.users)[order]) != queries:
+        raise RuntimeError("per-query metrics are not aligned with the test queries")
+    values = {m: result.values[m][order] for m in METRICS}
+    return {"queries": queries, "values": values, "seconds": np.asarray(seconds)}
+
+
+def summarise(scored: dict[str, Any], buckets: dict[str, str], n_resamples: int) -> dict:
+    """Mean [95% CI] of every metric, overall and per frequency bucket, and latency."""
+    labels = np.array([buckets.get(q, "tail") for q in scored["queries"]])
+    out: dict[str, Any] = {"metrics": {}, "latency_ms": _latency(scored["seconds"])}
+    for name, mask in [("all", np.ones(len(labels), bool))] + [(b, labels == b) for b in BUCKETS]:
+        if not mask.any():
+            continue
+        out["metrics"][name] = {
+            m: {**_ci(scored["values"][m][mask], n_resamples), "n": int(mask.sum())}
+            for m in METRICS
+        }
+    return out
+
+
+def _ci(values: np.ndarray, n_resamples: int) -> dict[str, Any]:
+    ci = bootstrap_mean_ci(values, n_resamples)
+    return {"mean": ci.mean, "ci": [ci.ci_low, ci.ci_high]}
+
+
+def _latency(seconds: np.ndarray) -> dict[str, float]:
+    ms = seconds * 1000
+    return {"median": float(np.median(ms)), "p99": float(np.quantile(ms, 0.99))}
+
+
+def compare(a: str, b: str, scored: dict[str, dict], buckets: dict[str, str], n: int) -> list:
+    """Paired bootstrap of ``a - b`` per metric, overall and per bucket."""
+    labels = np.array([buckets.get(q, "tail") for q in scored[a]["queries"]])
+    out = []
+    for name, mask in [("all", np.ones(len(labels), bool))] + [(x, labels == x) for x in BUCKETS]:
+        if not mask.any():
+            continue
+        for metric in METRICS:
+            test = paired_bootstrap(
+                scored[a]["values"][metric][mask], scored[b]["values"][metric][mask], n
+            )
+            out.append({"a": a, "b": b, "slice": name, "metric": metric, **test.to_dict()})
+    return out
+
+
+# --- the benchmark --------------------------------------------------------------------------------
+
+
+def run_search_benchmark(
+    config: SearchBenchConfig, on_stage: StageCallback | None = None
+) -> dict[str, Any]:
+    """Run every regime and mode; returns config, data sizes, results and comparisons."""
+    import torch
+
+    from shopaug.evaluate.benchmark import load_dataset
+
+    # latencies are per query on one thread (torch's default spins threads on a shared machine)
+    torch.set_num_threads(config.finetune.threads)
+    say = on_stage or (lambda stage, fraction: None)
+    dataset = load_dataset(config, on_stage)  # type: ignore[arg-type]  # needs data/events/work_dir
+    catalog = dataset.items
+    train, valid, test = _periods(config, dataset.queries)
+    known = test["item_id"].astype(str).isin(set(catalog["item_id"].astype(str)))
+    test = test[known]  # a query file may name items the catalog lacks: counted, not scored
+    if test.empty:
+        raise DataError("no test queries whose items are in the catalog")
+    if "real+synthetic" in config.regimes and train.empty:
+        raise DataError("regime real+synthetic needs a query log with a training period")
+    log = dataset.queries if config.queries is None else test
+    buckets = query_buckets(log)
+    say("BM25", 0.02)
+    bm25 = SearchEngine.build(catalog, config.search.model_copy(update={"mode": "bm25"}))
+    scored = {"bm25": score_system(bm25, test, "bm25")}
+    runs: dict[str, dict[str, Any]] = {}
+    synthetic = None
+    share = 0.9 / len(config.regimes)
+    for i, regime in enumerate(config.regimes):
+
+        def progress(stage: str, fraction: float, i: int = i, regime: str = regime) -> None:
+            say(f"{regime}: {stage}", 0.05 + share * (i + fraction))
+
+        pairs = None
+        if regime != "zero-shot":
+            if synthetic is None:
+                progress("synthetic queries", 0.0)
+                synthetic = _synthetic_pairs(config, dataset)
+            pairs = (
+                synthetic
+                if regime == "synthetic"
+                else _with_real(synthetic, train, config.finetune.seed)
+            )
+        work = config.work_dir / f"search-{dataset.name}" / regime
+        engine, runs[regime] = _regime_engine(config, catalog, bm25, pairs, valid, work, progress)
+        for mode in ("dense", "hybrid"):
+            scored[f"{mode}:{regime}"] = score_system(engine, test, mode)
+    say("statistics", 0.97)
+    return {
+        "config": config.model_dump(mode="json"),
+        "data": {
+            "items": len(catalog),
+            "log_rows": {"train": len(train), "valid": len(valid), "test": len(test)},
+            "test_queries": int(test["query"].nunique()),
+            "test_rows_unknown_items": int((~known).sum()),
+            "synthetic_pairs": 0 if synthetic is None else len(synthetic),
+        },
+        "regimes": runs,
+        "results": {name: summarise(s, buckets, config.n_resamples) for name, s in scored.items()},
+        "comparisons": _comparisons(scored, buckets, config.n_resamples),
+    }
+
+
+def _regime_engine(
+    config: SearchBenchConfig,
+    catalog: pd.DataFrame,
+    bm25: SearchEngine,
+    pairs: pd.DataFrame | None,
+    valid: pd.DataFrame,
+    work: Path,
+    progress: StageCallback,
+) -> tuple[SearchEngine, dict[str, Any]]:
+    """The engine of one regime: fine-tuned on ``pairs`` (pretrained if None), its fusion
+    chosen on validation queries."""
+    encoder_dir = None
+    if pairs is not None:
+        triples = training_triples(pairs, bm25, config.finetune, progress)
+        encoder_dir = fine_tune(triples, work, config.finetune, progress)
+    progress("encoding the catalog", 0.8)
+    engine = SearchEngine.build(catalog, config.search, encoder=TextEncoder(encoder_dir))
+    fusion = _choose_fusion(engine, valid)
+    engine.config = engine.config.model_copy(
+        update={k: v for k, v in fusion.items() if k in ("fusion", "dense_weight")}
+    )
+    info = {
+        "encoder": str(encoder_dir) if encoder_dir else "pretrained",
+        "training_pairs": 0 if pairs is None else len(pairs),
+        "fusion": fusion,
+    }
+    return engine, info
+
+
+def _comparisons(scored: dict[str, dict], buckets: dict[str, str], n: int) -> list[dict]:
+    """Every system against BM25, and every fine-tuned system against its zero-shot twin."""
+    pairs = [(name, "bm25") for name in scored if name != "bm25"]
+    pairs += [
+        (f"{mode}:{regime}", f"{mode}:zero-shot")
+        for regime in ("synthetic", "real+synthetic")
+        for mode in ("dense", "hybrid")
+        if f"{mode}:{regime}" in scored and f"{mode}:zero-shot" in scored
+    ]
+    return [c for a, b in pairs for c in compare(a, b, scored, buckets, n)]
+
+
+def _periods(
+    config: SearchBenchConfig, log: pd.DataFrame | None
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Train/valid/test log rows; a user's query file is all test (no real training rows)."""
+    if config.queries is not None:
+        empty = pd.DataFrame(columns=["query", "item_id"])
+        return empty, empty, read_query_file(config.queries)
+    if log is None or log.empty:
+        raise DataError(
+            f"{config.data}: the shop has no query log; pass --queries FILE to evaluate on one"
+        )
+    log = log.assign(query=log["query"].astype(str).str.lower().str.strip())
+    return split_log(log, config.test_share, config.valid_share)
+
+
+def _synthetic_pairs(config: SearchBenchConfig, dataset: Any) -> pd.DataFrame:
+    if config.synthetic == "llm":
+        return llm_queries(dataset.items, limit=config.llm_limit)
+    return TemplateQueries(seed=config.finetune.seed).generate(dataset.items)
+
+
+def _with_real(synthetic: pd.DataFrame, train: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
+    """Every training-period pair plus as many synthetic ones (fewer if there are fewer): a
+    catalog-wide synthetic set would otherwise outnumber the real log many times over and a
+    short fine-tune would barely see a real query."""
+    if train.empty:
+        raise DataError("real+synthetic needs a query log with a training period")
+    real = train[["query", "item_id"]].astype(str).assign(source="log")
+    extra = synthetic.sample(min(len(real), len(synthetic)), random_state=seed)
+    return pd.concat([real, extra], ignore_index=True)
+
+
+def _choose_fusion(engine: SearchEngine, valid: pd.DataFrame) -> dict[str, Any]:
+    """The fusion (RRF, or score fusion at a dense weight of the grid) with the best validation
+    nDCG@10; the configured one when there are no validation queries."""
+    current = {"fusion": engine.config.fusion, "dense_weight": engine.config.dense_weight}
+    if valid.empty:
+        return current
+    grid = [{"fusion": "rrf", "dense_weight": engine.config.dense_weight}] + [
+        {"fusion": "score", "dense_weight": w} for w in FUSION_WEIGHTS
+    ]
+    scores = []
+    for choice in grid:
+        engine.config = engine.config.model_copy(update=choice)
+        scored = score_system(engine, valid, "hybrid", depth=10)
+        scores.append(float(scored["values"]["ndcg@10"].mean()))
+    return {**grid[int(np.argmax(scores))], "validation_ndcg@10": max(scores)}

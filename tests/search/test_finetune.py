@@ -1,0 +1,65 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from shopaug.encode import TextEncoder
+from shopaug.search import SearchConfig, SearchEngine
+from shopaug.search.finetune import (
+    FineTuneConfig,
+    batches_without_repeats,
+    fine_tune,
+    training_triples,
+)
+
+
+def test_batches_never_repeat_an_item() -> None:
+    items = ["a", "a", "a", "b", "c", "d", "b"]
+    batches = batches_without_repeats(items, batch_size=3, seed=0)
+    for batch in batches:
+        assert len({items[i] for i in batch}) == len(batch)
+    assert min(len(b) for b in batches) >= 2  # in-batch negatives need two items
+    placed = {i for b in batches for i in b}
+    left = [items[i] for i in range(len(items)) if i not in placed]
+    assert len(set(left)) <= 1  # only copies of one item can be left without a partner
+
+
+@pytest.fixture
+def pairs() -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "query": ["dog collar", "dog collar", "serum", "cat tree", "sander", "speaker"],
+            "item_id": ["A1", "A7", "A4", "A3", "A5", "A6"],
+        }
+    )
+
+
+def test_mined_negatives_are_never_a_positive_of_the_query(
+    catalog: pd.DataFrame, pairs: pd.DataFrame
+) -> None:
+    engine = SearchEngine.build(catalog, SearchConfig(mode="bm25"))
+    triples = training_triples(pairs, engine, FineTuneConfig(mine_depth=5))
+    texts = dict(zip(engine.table.frame["item_id"], engine.table.texts(range(8), ["title"])))
+    collar = triples[triples["query"] == "dog collar"]
+    assert len(collar) == 2
+    for negative in collar["negative"]:
+        assert texts["A1"] not in negative and texts["A7"] not in negative
+    assert (triples["positive"] != triples["negative"]).all()
+    with pytest.raises(ValueError, match="not in the catalog"):
+        training_triples(pairs.assign(item_id="ZZ"), engine, FineTuneConfig())
+
+
+def test_a_few_steps_give_a_loadable_model_with_a_new_identity(
+    catalog: pd.DataFrame, pairs: pd.DataFrame, tmp_path: Path
+) -> None:
+    engine = SearchEngine.build(catalog, SearchConfig(mode="bm25"))
+    config = FineTuneConfig(batch_size=4, max_steps=2, max_seq_length=24)
+    triples = training_triples(pairs, engine, config)
+    seen = []
+    out = fine_tune(triples, tmp_path / "model", config, on_stage=lambda s, f: seen.append(f))
+    assert seen[-1] == 1.0 and len(seen) == 2
+    tuned = TextEncoder(out, cache_dir=tmp_path / "cache")
+    assert tuned.encode(["dog collar"]).shape == (1, 384)
+    assert tuned.identity != TextEncoder(cache_dir=tmp_path / "cache").identity

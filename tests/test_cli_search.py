@@ -1,0 +1,55 @@
+"""``shopaug search`` shows highlighted hits; ``shopaug bench search`` writes comparable results."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from shopaug.cli import app
+from shopaug.data.demo_shop import DemoShopConfig, generate_demo_shop, write_demo_shop
+from shopaug.data.ingest import IngestSpec, ingest
+
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def shop_run(tmp_path_factory):
+    root = tmp_path_factory.mktemp("search")
+    shop = generate_demo_shop(DemoShopConfig(n_items=120, n_users=150, seed=3, query_share=0.6))
+    ingest(IngestSpec(**write_demo_shop(shop, root / "source")), root / "run")
+    return root / "run", shop
+
+
+def test_search_prints_the_best_item_with_filters(shop_run) -> None:
+    run, shop = shop_run
+    item = shop.items.iloc[0]
+    result = runner.invoke(
+        app,
+        ["search", str(run), item["title"], "--mode", "bm25", "-k", "3", "--brand", item["brand"]],
+    )
+    assert result.exit_code == 0, result.output
+    assert item["item_id"] in result.output
+    bad = runner.invoke(app, ["search", str(run), "x", "--mode", "magic"])
+    assert bad.exit_code == 2 and "--mode" in bad.output
+    inverted = runner.invoke(app, ["search", str(run), "x", "--min-price", "9", "--max-price", "1"])
+    assert inverted.exit_code == 2 and "above max_price" in inverted.output
+
+
+def test_bench_search_zero_shot_compares_with_bm25(shop_run, tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("SHOPAUG_CACHE_DIR", str(tmp_path / "cache"))
+    run, _ = shop_run
+    out = tmp_path / "results.json"
+    args = ["bench", "search", "--data", str(run), "--out", str(out), "--regime", "zero-shot"]
+    result = runner.invoke(app, [*args, "--work-dir", str(tmp_path / "work")])
+    assert result.exit_code == 0, result.output
+    outcome = json.loads(out.read_text())
+    assert set(outcome["results"]) == {"bm25", "dense:zero-shot", "hybrid:zero-shot"}
+    assert (
+        outcome["results"]["bm25"]["metrics"]["all"]["ndcg@10"]["n"]
+        == outcome["data"]["test_queries"]
+    )
+    pairs = {(c["a"], c["b"]) for c in outcome["comparisons"]}
+    assert ("hybrid:zero-shot", "bm25") in pairs
+    assert "paired differences" in result.output
