@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 
 import numpy as np
@@ -78,6 +79,29 @@ def test_save_load_round_trip(fitted: ContentSASRec, tmp_path: Path) -> None:
     hist = Sequences.from_lists([0, 1], [[1, 2, 3], [7, 8]])
     np.testing.assert_array_equal(loaded.score(hist), fitted.score(hist))
     assert loaded.mode == fitted.mode
+
+
+def test_items_added_after_fit_score_like_the_cold_items_of_the_fit(
+    fitted: ContentSASRec, tmp_path: Path
+) -> None:
+    """An item listed after training gets what a cold item of the fit has: its projected text,
+    in the fit's standardisation, and no ID part. Twins of the cold items must score the same."""
+    model = copy.deepcopy(fitted)
+    cold = list(TWINS)
+    added = model.add_items(toy_embeddings()[cold])
+    assert added.tolist() == [N_ITEMS, N_ITEMS + 1] and model.n_items_ == N_ITEMS + 2
+    hist = Sequences.from_lists([0, 1], [[2, 3, 4], [10, 11]])
+    scores = model.score(hist)
+    np.testing.assert_allclose(scores[:, added], scores[:, cold], rtol=1e-5, atol=1e-6)
+    model.save(tmp_path / "grown.pt")
+    np.testing.assert_array_equal(ContentSASRec.load(tmp_path / "grown.pt").score(hist), scores)
+    model.set_item_texts(added[:1], toy_embeddings()[[3]])
+    changed = model.score(hist)
+    if fitted.mode == "text":  # without ID parts, the same text is the same score
+        np.testing.assert_allclose(changed[:, added[0]], changed[:, 3], rtol=1e-5, atol=1e-6)
+    assert not np.allclose(changed[:, added[0]], scores[:, added[0]])
+    with pytest.raises(ValueError, match="embeddings must be"):
+        model.add_items(np.zeros((1, TEXT_DIM + 1)))
 
 
 def test_needs_text_embeddings() -> None:

@@ -112,7 +112,15 @@ class ContentSASRec(SequentialRecommender):
 
     def _network_config(self, data: TrainData) -> dict[str, Any]:
         embeddings = _item_embeddings(data)
-        return {"n_items": data.n_items, "text_dim": int(embeddings.shape[1])}
+        mean, scale = standardisation(embeddings)
+        # The standardisation is saved with the model so items added later (add_items) are
+        # placed in the same text space as the catalog the model was fit on.
+        return {
+            "n_items": data.n_items,
+            "text_dim": int(embeddings.shape[1]),
+            "text_mean": mean.tolist(),
+            "text_scale": scale,
+        }
 
     def _make_network(self, config: dict[str, Any]) -> SequenceNet:
         return TextSequenceNet(
@@ -128,6 +136,57 @@ class ContentSASRec(SequentialRecommender):
         assert isinstance(net, TextSequenceNet)
         net.text.copy_(torch.as_tensor(standardise(_item_embeddings(data))))
         net.has_id.copy_(torch.as_tensor(items_with_events(data.real_sequences, data.n_items)))
+
+    def add_items(self, embeddings: np.ndarray) -> np.ndarray:
+        """Append items known by their text embedding alone; returns their new indices.
+
+        A shop lists new products between two trainings: their vector is the learned projection
+        of their text (no ID part, the mean output bias), exactly how the model ranks cold items,
+        so they are recommendable at once without refitting.
+        """
+        new_text = self._standardised(embeddings)
+        net = self.net_
+        assert isinstance(net, TextSequenceNet)
+        first, added = self.n_items_, len(new_text)
+        with torch.no_grad():
+            net.text = torch.cat([net.text, new_text])
+            net.has_id = torch.cat([net.has_id, net.has_id.new_zeros(added)])
+            if net.item_embedding is not None:
+                old = net.item_embedding.weight
+                grown = nn.Embedding(first + added, old.shape[1]).to(old.device)
+                grown.weight.zero_()
+                grown.weight[:first] = old
+                net.item_embedding = grown
+            if net.item_bias is not None:
+                net.item_bias = nn.Parameter(
+                    torch.cat([net.item_bias, net.item_bias.new_zeros(added)])
+                )
+        net.n_items = self.n_items_ = self.config_["n_items"] = first + added
+        return np.arange(first, first + added)
+
+    def set_item_texts(self, indices: np.ndarray, embeddings: np.ndarray) -> None:
+        """Replace the text embedding of existing items (their title or description changed)."""
+        indices = np.asarray(indices, dtype=np.int64)
+        if len(indices) and (indices.min() < 0 or indices.max() >= self.n_items_):
+            raise ValueError(f"item indices must be in [0, {self.n_items_}), got {indices}")
+        with torch.no_grad():
+            self.net_.text[torch.as_tensor(indices)] = self._standardised(embeddings)
+
+    def _standardised(self, embeddings: np.ndarray) -> torch.Tensor:
+        self._check_fitted()
+        if "text_mean" not in self.config_:
+            raise ValueError(
+                "this ContentSASRec was saved before text standardisation was stored; refit it "
+                "to add items"
+            )
+        embeddings = np.asarray(embeddings, dtype=np.float32)
+        if embeddings.ndim != 2 or embeddings.shape[1] != self.config_["text_dim"]:
+            raise ValueError(
+                f"item embeddings must be (n, {self.config_['text_dim']}), got {embeddings.shape}"
+            )
+        mean = np.asarray(self.config_["text_mean"], dtype=np.float32)
+        out = (embeddings - mean) / self.config_["text_scale"]
+        return torch.as_tensor(out.astype(np.float32), device=self.net_.text.device)
 
     def _loss_item_mask(self, data: TrainData) -> np.ndarray:
         """Items with at least one (positively weighted) training event, real or generated:
@@ -148,9 +207,15 @@ def standardise(embeddings: np.ndarray) -> np.ndarray:
     are far above 0); removing it leaves the directions that tell items apart and keeps the
     projection's inputs well conditioned, as UniSRec's whitening adaptor does.
     """
-    centred = embeddings - embeddings.mean(axis=0, keepdims=True)
-    scale = np.linalg.norm(centred, axis=1).mean()
-    return (centred / max(float(scale), 1e-12)).astype(np.float32)
+    mean, scale = standardisation(embeddings)
+    return ((embeddings - mean) / scale).astype(np.float32)
+
+
+def standardisation(embeddings: np.ndarray) -> tuple[np.ndarray, float]:
+    """The catalog mean and the mean norm around it, which :func:`standardise` applies."""
+    mean = embeddings.mean(axis=0)
+    scale = float(np.linalg.norm(embeddings - mean, axis=1).mean())
+    return mean.astype(np.float32), max(scale, 1e-12)
 
 
 def _item_embeddings(data: TrainData) -> np.ndarray:

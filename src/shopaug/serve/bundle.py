@@ -1,0 +1,351 @@
+"""The servable bundle: one folder per model version, and the run folder that holds them.
+
+A service run folder looks like this::
+
+    RUN_DIR/
+      current                  the version being served ("0003"); replaced atomically
+      feedback.jsonl           the durable log of accepted events and item changes (all versions)
+      versions/0001/
+        manifest.json          model name and parameters, sizes, the log offset folded in, timing
+        model.bin              ``Recommender.save`` of the fitted model
+        items.parquet          the catalog; row i is item index i (the item id map)
+        events.parquet         every event the model was fit on (user_id, item_id, event, timestamp)
+        embeddings.npy         text-encoder embedding of every item (ANN index, new-item scoring)
+        search/                the keyword/hybrid search engine, when ``shopaug.search`` is present
+
+A version is written under a temporary name and renamed into place, then ``current`` is replaced,
+so a running service never sees half a bundle. ``manifest.log_offset`` is the size of the feedback
+log when the version's training data was cut: a service loading the version replays the log from
+there on top of it, and ``retrain`` folds the rest of the log into the next version.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel, ConfigDict
+
+from shopaug.data.dataset import Dataset
+from shopaug.data.errors import DataError
+from shopaug.data.sequences import Sequences
+from shopaug.data.splits import make_split
+from shopaug.models import MODELS, Recommender, TrainData, make_model
+
+StageCallback = Callable[[str, float], None]
+
+POINTER_FILE = "current"
+LOG_FILE = "feedback.jsonl"
+VERSIONS_DIR = "versions"
+EVENT_COLUMNS = ["user_id", "item_id", "event", "timestamp"]
+
+
+class BundleManifest(BaseModel):
+    """What a version is: enough to load it, to retrain it the same way, and to audit it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    version: int
+    model: str
+    params: dict[str, Any] = {}
+    protocol: str = "none"
+    n_items: int
+    n_users: int
+    n_events: int
+    log_offset: int = 0
+    encoder: str | None = None
+    source: str
+    created: str
+    fit_seconds: float
+    search: bool = False
+
+
+class TrainConfig(BaseModel):
+    """``shopaug train``: which data, which model, on which rows (all of them by default).
+
+    ``protocol="none"`` fits on every event, as a served model should; a protocol letter fits on
+    that protocol's training rows with its validation cases for early stopping (so a sequence
+    model can stop on its own instead of running all ``epochs``).
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    data: Path
+    model: str
+    params: dict[str, Any] = {}
+    protocol: Literal["none", "W", "C", "S", "T"] = "none"
+    encoder: str | None = None
+    events: list[str] | None = None
+    work_dir: Path = Path("runs/bench")
+    search: bool = True
+
+
+@dataclass(frozen=True)
+class RunLayout:
+    """Paths of a service run folder and the ``current`` pointer."""
+
+    run_dir: Path
+
+    @property
+    def pointer(self) -> Path:
+        return self.run_dir / POINTER_FILE
+
+    @property
+    def log_path(self) -> Path:
+        return self.run_dir / LOG_FILE
+
+    def version_dir(self, version: int) -> Path:
+        return self.run_dir / VERSIONS_DIR / f"{version:04d}"
+
+    def versions(self) -> list[int]:
+        root = self.run_dir / VERSIONS_DIR
+        if not root.is_dir():
+            return []
+        return sorted(int(p.name) for p in root.iterdir() if p.name.isdigit())
+
+    def current(self) -> int:
+        """The served version; a clear error when the folder holds no bundle."""
+        if not self.pointer.exists():
+            raise DataError(
+                f"{self.run_dir}: no servable model here (missing {self.pointer.name}); "
+                "run `shopaug train DATA --model NAME --out RUN_DIR` first"
+            )
+        text = self.pointer.read_text().strip()
+        if not text.isdigit() or not self.version_dir(int(text)).is_dir():
+            raise DataError(f"{self.pointer}: points to {text!r}, which is not a version folder")
+        return int(text)
+
+    def set_current(self, version: int) -> None:
+        """Point ``current`` at ``version`` atomically (write a temporary file, then rename)."""
+        tmp = self.pointer.with_name(f".{POINTER_FILE}.{os.getpid()}")
+        tmp.write_text(f"{version:04d}\n")
+        os.replace(tmp, self.pointer)
+
+
+@dataclass
+class Bundle:
+    """One loaded version: manifest, fitted model, catalog, training events and embeddings."""
+
+    path: Path
+    manifest: BundleManifest
+    model: Recommender
+    items: pd.DataFrame
+    events: pd.DataFrame
+    embeddings: np.ndarray
+    search: Any = None
+
+    @classmethod
+    def load(cls, path: str | Path, live: bool = False) -> Bundle:
+        """Read a version folder; ``live`` gives the search engine a :class:`LiveEncoder` (a
+        service encodes a new text per query, which the disk cache only slows down)."""
+        path = Path(path)
+        manifest = BundleManifest.model_validate_json((path / "manifest.json").read_text())
+        model_cls = MODELS[manifest.model]
+        search = None
+        if manifest.search:
+            from shopaug.search import SearchEngine
+            from shopaug.serve.encoding import LiveEncoder
+
+            encoder = LiveEncoder(model=manifest.encoder) if live else None
+            search = SearchEngine.load(path / "search", encoder=encoder)
+        return cls(
+            path=path,
+            manifest=manifest,
+            model=model_cls.load(path / "model.bin"),
+            items=pd.read_parquet(path / "items.parquet"),
+            events=pd.read_parquet(path / "events.parquet"),
+            embeddings=np.load(path / "embeddings.npy"),
+            search=search,
+        )
+
+
+def dataset_from_frames(items: pd.DataFrame, events: pd.DataFrame, name: str) -> Dataset:
+    """A :class:`Dataset` over a catalog and an event table in arrival order.
+
+    Events keep their order within a user (the log appends in time order); an event naming an
+    item outside the catalog is an error that names it, never silently dropped.
+    """
+    items = items.reset_index(drop=True)
+    index = pd.Index(items["item_id"].astype(str))
+    item_codes = index.get_indexer(events["item_id"].astype(str))
+    if (item_codes < 0).any():
+        row = int(np.flatnonzero(item_codes < 0)[0])
+        raise DataError(f"event {row}: item {events['item_id'].iloc[row]!r} is not in the catalog")
+    user_codes, user_ids = pd.factorize(events["user_id"].astype(str))
+    order = np.argsort(user_codes, kind="stable")
+    sequences = Sequences.from_rows(
+        user_codes[order], item_codes[order], np.asarray(user_ids, dtype=object)
+    )
+    stamps = pd.to_datetime(events["timestamp"], errors="coerce", utc=True)
+    timestamps = stamps.dt.tz_localize(None).to_numpy()[order]
+    has_time = not pd.isna(timestamps).all()
+    users = pd.DataFrame({"user_index": np.arange(len(user_ids)), "user_id": user_ids})
+    return Dataset(
+        items=items,
+        users=users,
+        events=sequences,
+        event_types=events["event"].astype(str).to_numpy()[order],
+        timestamps=timestamps if has_time else None,
+        name=name,
+    )
+
+
+def dataset_events(dataset: Dataset) -> pd.DataFrame:
+    """The events of a :class:`Dataset` as a table (one row per event, users' time order)."""
+    seq = dataset.events
+    timestamps = dataset.timestamps if dataset.timestamps is not None else [None] * seq.n_events
+    return pd.DataFrame(
+        {
+            "user_id": seq.users[seq.row_ids()].astype(str),
+            "item_id": dataset.items["item_id"].astype(str).to_numpy()[seq.items],
+            "event": np.asarray(dataset.event_types).astype(str),
+            "timestamp": pd.to_datetime(pd.Series(timestamps)),
+        }
+    )
+
+
+def fit_for_serving(
+    dataset: Dataset,
+    name: str,
+    params: dict[str, Any],
+    protocol: str = "none",
+    encoder: str | None = None,
+) -> tuple[Recommender, np.ndarray, float]:
+    """Fit ``name`` on ``dataset`` (all events, or a protocol's training rows); returns the
+    model, the item embeddings it was given, and the fit time in seconds."""
+    from shopaug.evaluate.benchmark import item_side
+
+    side = item_side(dataset, encoder, embed=True)
+    if protocol == "none":
+        train = TrainData(dataset.events, dataset.n_items, n_users=dataset.n_users, items=side)
+    else:
+        sequences = dataset.sequences(min_length=3)
+        timestamps = dataset.sequence_timestamps(min_length=3)
+        split = make_split(protocol, sequences, dataset.n_items, 0, timestamps)
+        train = TrainData(
+            split.train,
+            dataset.n_items,
+            split.train_user_index,
+            dataset.n_users,
+            side,
+            valid=split.valid,
+        )
+    model = make_model(name, **params)
+    started = time.perf_counter()
+    model.fit(train)
+    return model, np.asarray(side.embeddings, dtype=np.float32), time.perf_counter() - started
+
+
+def write_bundle(
+    layout: RunLayout,
+    dataset: Dataset,
+    events: pd.DataFrame,
+    model: Recommender,
+    embeddings: np.ndarray,
+    manifest: dict[str, Any],
+    build_search: bool = True,
+) -> Path:
+    """Write the next version folder whole, then point ``current`` at it; returns its path."""
+    version = max(layout.versions(), default=0) + 1
+    final = layout.version_dir(version)
+    tmp = final.with_name(f".{final.name}.tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    items = dataset.items.drop(columns=["item_index"], errors="ignore").reset_index(drop=True)
+    model.save(tmp / "model.bin")
+    items.to_parquet(tmp / "items.parquet", index=False)
+    events.reset_index(drop=True)[EVENT_COLUMNS].to_parquet(tmp / "events.parquet", index=False)
+    np.save(tmp / "embeddings.npy", embeddings.astype(np.float32))
+    has_search = build_search and _write_search(items, tmp / "search", manifest.get("encoder"))
+    full = BundleManifest(
+        version=version,
+        n_items=dataset.n_items,
+        n_users=dataset.n_users,
+        n_events=len(events),
+        created=datetime.now(UTC).isoformat(timespec="seconds"),
+        search=has_search,
+        **manifest,
+    )
+    (tmp / "manifest.json").write_text(full.model_dump_json(indent=2))
+    os.replace(tmp, final)
+    layout.set_current(version)
+    return final
+
+
+def _write_search(items: pd.DataFrame, path: Path, encoder: str | None) -> bool:
+    """Build and save the search engine if ``shopaug.search`` is installed (else no search)."""
+    try:
+        from shopaug.search import SearchEngine
+    except ImportError:
+        return False
+    from shopaug.encode.text_encoder import TextEncoder
+
+    engine = SearchEngine.build(items, encoder=TextEncoder(model=encoder))
+    engine.save(path)
+    return True
+
+
+def train_bundle(config: TrainConfig, out: Path, on_stage: StageCallback | None = None) -> Path:
+    """``shopaug train``: load or ingest the data, fit on it, write version 1 of ``out``."""
+    from shopaug.evaluate.benchmark import RecBenchConfig, load_dataset
+
+    notify = on_stage or (lambda stage, fraction: None)
+    layout = RunLayout(Path(out))
+    if layout.versions():
+        raise DataError(f"{out}: already holds model versions; use `shopaug retrain {out}`")
+    notify("loading data", 0.0)
+    bench = RecBenchConfig(
+        data=config.data, models=[config.model], events=config.events, work_dir=config.work_dir
+    )
+    dataset = load_dataset(bench, on_stage=lambda s, f: notify(f"ingest: {s}", 0.2 * f))
+    notify(f"fitting {config.model}", 0.3)
+    model, embeddings, seconds = fit_for_serving(
+        dataset, config.model, config.params, config.protocol, config.encoder
+    )
+    notify("writing bundle", 0.9)
+    layout.run_dir.mkdir(parents=True, exist_ok=True)
+    layout.log_path.touch()
+    return write_bundle(
+        layout,
+        dataset,
+        dataset_events(dataset),
+        model,
+        embeddings,
+        {
+            "model": config.model,
+            "params": config.params,
+            "protocol": config.protocol,
+            "encoder": config.encoder,
+            "source": str(config.data),
+            "fit_seconds": seconds,
+            "log_offset": layout.log_path.stat().st_size,
+        },
+        build_search=config.search,
+    )
+
+
+def describe(bundle_dir: Path) -> dict[str, Any]:
+    """The manifest of a version folder as a plain mapping (for the CLI's table)."""
+    return json.loads((bundle_dir / "manifest.json").read_text())
+
+
+__all__ = [
+    "Bundle",
+    "BundleManifest",
+    "RunLayout",
+    "TrainConfig",
+    "dataset_events",
+    "dataset_from_frames",
+    "fit_for_serving",
+    "train_bundle",
+    "write_bundle",
+]

@@ -1,0 +1,65 @@
+"""Retraining folds the feedback log (events and items) into the next version."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from shopaug.serve.bundle import Bundle, RunLayout
+from shopaug.serve.feedback import FeedbackLog, LogRecord
+from shopaug.serve.retrain import fold_log, retrain
+
+
+@pytest.fixture
+def logged(service_dir: Path) -> RunLayout:
+    """The Markov service folder with a new item, a changed item and three events logged."""
+    layout = RunLayout(service_dir)
+    first = Bundle.load(layout.version_dir(1)).items.iloc[0]
+    log = FeedbackLog(layout.log_path)
+    log.append([LogRecord("item", {"item_id": "NEW-1", "title": "Brand new lamp", "price": 5.0})])
+    log.append([LogRecord("item", {**first.to_dict(), "title": "Renamed first item"})])
+    log.append(
+        [
+            LogRecord("event", {"user_id": "fresh", "item_id": "NEW-1", "event": "view"}),
+            LogRecord("event", {"user_id": "fresh", "item_id": first["item_id"], "event": "cart"}),
+            LogRecord(
+                "event",
+                {
+                    "user_id": "U000001",
+                    "item_id": "NEW-1",
+                    "event": "purchase",
+                    "timestamp": "2026-05-01T10:00:00+00:00",
+                },
+            ),
+        ]
+    )
+    return layout
+
+
+def test_fold_log_applies_items_in_place_and_appends_events(logged: RunLayout) -> None:
+    bundle = Bundle.load(logged.version_dir(1))
+    items, events, offset = fold_log(bundle, FeedbackLog(logged.log_path))
+    assert offset == logged.log_path.stat().st_size
+    assert len(items) == len(bundle.items) + 1 and items["item_id"].iloc[-1] == "NEW-1"
+    assert items["item_id"].iloc[:-1].tolist() == bundle.items["item_id"].tolist()
+    assert items["title"].iloc[0] == "Renamed first item"
+    assert len(events) == len(bundle.events) + 3
+    assert events["user_id"].iloc[-3:].tolist() == ["fresh", "fresh", "U000001"]
+    assert events["event"].iloc[-3:].tolist() == ["view", "cart", "purchase"]
+
+
+def test_retrain_writes_and_publishes_the_next_version(logged: RunLayout) -> None:
+    path = retrain(logged.run_dir)
+    assert path == logged.version_dir(2) and logged.current() == 2
+    bundle = Bundle.load(path)
+    manifest = bundle.manifest
+    assert manifest.model == "markov" and manifest.n_items == 61
+    assert manifest.log_offset == logged.log_path.stat().st_size
+    assert bundle.model.n_items_ == 61 and bundle.embeddings.shape[0] == 61
+    assert bundle.search.search("brand new lamp", k=1)[0].item_id == "NEW-1"
+    fresh = bundle.events[bundle.events["user_id"] == "fresh"]
+    assert fresh["item_id"].tolist() == ["NEW-1", bundle.items["item_id"].iloc[0]]
+    # Nothing new in the log: the next version folds nothing more.
+    again = Bundle.load(retrain(logged.run_dir))
+    assert again.manifest.version == 3 and again.manifest.n_events == manifest.n_events
