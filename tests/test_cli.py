@@ -3,7 +3,8 @@ import json
 from typer.testing import CliRunner
 
 from shopaug.cli import app
-from shopaug.cli.demo import DEMO_MODELS
+from shopaug.cli.demo import DEMO_CONFIG
+from shopaug.pipeline import load_config
 
 runner = CliRunner()
 
@@ -72,11 +73,11 @@ def test_demo_runs_end_to_end_on_a_small_shop(tmp_path):
     assert result.exit_code == 0, result.output
     assert "demo finished" in result.output
     assert (out / "data" / "interactions.parquet").exists()
-    bench = json.loads((out / "bench" / "protocol-C.json").read_text())
-    assert [m["model"] for m in bench["models"]] == list(DEMO_MODELS)
-    content = bench["models"][-1]["metrics"]
+    bench = json.loads((out / "results.json").read_text())
+    assert [m["model"] for m in bench["results"]] == list(load_config(DEMO_CONFIG).models)
+    content = bench["results"][-1]["metrics"]
     assert {"all", "cold", "warm"} <= set(content)
-    assert (out / "bench" / "protocol-C_report" / "report.html").exists()
+    assert (out / "report" / "report.html").exists()
     stats = invoke("data", "stats", str(out))
     assert stats.exit_code == 0
     assert "items_without_events" in stats.output

@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.table import Table
 
-from shopaug.cli.app import app, console, print_mapping
-from shopaug.cli.bench import run_and_report
-from shopaug.cli.data import run_ingest, write_demo_files
+from shopaug.cli.app import app, console, fail, print_mapping
+from shopaug.cli.run import execute, read_config
 from shopaug.data.dataset import Dataset
-from shopaug.data.ingest import IngestSpec
 from shopaug.data.splits import make_split
 
 
@@ -29,11 +26,8 @@ def print_splits(dataset: Dataset, seed: int) -> None:
     console.print(table)
 
 
-#: The demo's line-up: baselines first (the first is what the others are compared with), then the
-#: sequence model and the content-aware model that can rank items nobody has bought yet.
-DEMO_MODELS = ("pop", "markov", "itemknn", "als", "sasrec", "content")
-#: Few epochs keep the demo within minutes on two cores; benchmarks train to convergence.
-DEMO_PARAMS = {"sasrec": {"epochs": 6}, "content": {"epochs": 6}}
+#: The shipped run configuration of the demo (``configs/demo.yaml`` links to it).
+DEMO_CONFIG = Path(__file__).resolve().parents[1] / "pipeline" / "configs" / "demo.yaml"
 
 
 @app.command("demo")
@@ -49,31 +43,42 @@ def demo_command(
         typer.Option("--model", "-m", help="Models to benchmark (repeatable; default: all)."),
     ] = None,
 ) -> None:
-    """Run the loop on the embedded demo shop and say where every output went."""
-    started = time.perf_counter()
-    source = out / "source"
-    paths = write_demo_files(source, n_items, n_users, seed)
-    run_ingest(IngestSpec(**paths), out)
-    dataset = Dataset.load(out)
+    """Run the shipped demo config (`shopaug run` over the embedded demo shop)."""
+    from pydantic import ValidationError
+
+    from shopaug.pipeline import RunConfig
+    from shopaug.pipeline.config import describe_error
+
+    base = read_config(DEMO_CONFIG)
+    names = list(models or base.models)
+    try:
+        config = RunConfig.model_validate(
+            {
+                **base.model_dump(),
+                "out": out,
+                "data": {
+                    "source": "demo",
+                    "shop": {"n_items": n_items, "n_users": n_users, "seed": seed},
+                },
+                "split": {**base.split.model_dump(), "seed": seed},
+                "models": {name: base.models.get(name, {}) for name in names},
+            }
+        )
+    except ValidationError as exc:
+        raise fail(describe_error(exc)) from exc
+    console.print("[bold]recommenders on protocol C[/] (15% of items held out as cold)")
+    outcome = execute(config)
+    dataset = Dataset.load(outcome.data_dir)
     print_mapping("demo shop", dataset.stats())
     print_splits(dataset, seed)
-    from shopaug.evaluate.benchmark import RecBenchConfig
-
-    bench = out / "bench"
-    names = list(models or DEMO_MODELS)
-    config = RecBenchConfig(
-        data=out,
-        protocol="C",
-        models=names,
-        params={name: DEMO_PARAMS[name] for name in names if name in DEMO_PARAMS},
-        seeds=1,
-        work_dir=bench,
-    )
-    console.print("\n[bold]recommenders on protocol C[/] (15% of items held out as cold)")
-    run_and_report(config, bench / "protocol-C.json")
-    console.print(f"\n[bold green]demo finished[/] in {time.perf_counter() - started:.1f} s")
-    console.print(f"  source files : {source}")
+    console.print(f"\n[bold green]demo finished[/] in {outcome.seconds:.1f} s")
+    console.print(f"  config       : {DEMO_CONFIG} (run any variant with `shopaug run FILE`)")
+    console.print(f"  source files : {out / 'source'}")
     console.print(f"  data store   : {out / 'data'}  (see `shopaug data stats {out}`)")
     console.print(f"  rejects      : {out / 'data' / 'rejects.csv'}")
-    console.print(f"  benchmark    : {bench / 'protocol-C.json'}")
-    console.print(f"  report       : {bench / 'protocol-C_report' / 'report.html'}")
+    console.print(f"  results      : {out / 'results.json'}")
+    console.print(f"  report       : {out / 'report' / 'report.html'}")
+    console.print(f"  stage cache  : {config.cache}  (a rerun reuses every stage)")
+    console.print(
+        f"  tracking     : {config.tracking_uri()}  (`mlflow ui --backend-store-uri URI`)"
+    )

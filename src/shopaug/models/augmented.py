@@ -104,18 +104,30 @@ def augment_train(
     )
     context.prepare()  # neighbour tables once, so strategy timings are the strategies' own
     samples, runs = generate(plan.build_strategies(seed), context)
+    kept, reports = filter_samples(train, samples, plan)
+    return Augmentation(mix_train(train, kept, plan), kept, runs, reports)
+
+
+def filter_samples(
+    train: TrainData, samples: GeneratedSequences, plan: AugmentPlan
+) -> tuple[GeneratedSequences, list[FilterReport]]:
+    """The plan's filter chain over generated rows, judged against the real training rows."""
     judge = plausibility_scorer(train)
-    kept, reports = apply_filters(
+    return apply_filters(
         samples,
         plan.build_filters(),
         FilterContext(train.sequences, train.n_items, judge.transition_log_likelihood),
     )
+
+
+def mix_train(train: TrainData, kept: GeneratedSequences, plan: AugmentPlan) -> TrainData:
+    """Real rows then kept generated rows, weighted by the plan; generated rows keep the user
+    of the real row they came from."""
     mixed, origin_row = mix(train.sequences, kept, plan.weight, plan.by_score)
     assert train.user_index is not None
-    augmented = replace(
+    return replace(
         train,
         sequences=mixed,
         user_index=train.user_index[origin_row],
         n_real_rows=len(train.sequences),
     )
-    return Augmentation(augmented, kept, runs, reports)

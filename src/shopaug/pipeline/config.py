@@ -1,0 +1,258 @@
+"""One YAML file per run: everything that decides a run's numbers, validated before any work.
+
+The file is parsed into :class:`RunConfig` (pydantic, unknown keys forbidden), so a typo such as
+``evalution:`` or ``models.sasrec.hiden`` fails at once with the file and the key path instead of
+being ignored for an hour. The pieces reuse the benchmark's own configuration
+(:class:`~shopaug.evaluate.benchmark.RecBenchConfig`) and the augmentation plan
+(:class:`~shopaug.models.augmented.AugmentPlan`), so ``shopaug run`` and ``shopaug bench rec``
+describe and compute a run the same way.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from shopaug.augment import STRATEGIES
+from shopaug.data.demo_shop import DemoShopConfig
+from shopaug.evaluate.benchmark import RecBenchConfig
+from shopaug.filter import FILTERS
+from shopaug.models import MODELS
+from shopaug.models.augmented import AugmentPlan
+
+
+class ConfigError(ValueError):
+    """A run configuration that cannot be used; the message names the file and the key."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class DemoSource(_Section):
+    """The embedded synthetic shop, generated and ingested like a user's files."""
+
+    source: Literal["demo"]
+    shop: DemoShopConfig = DemoShopConfig()
+
+
+class AmazonSource(_Section):
+    """A folder in the Amazon ``<Name>.item.json`` / ``<Name>.inter.json`` layout."""
+
+    source: Literal["amazon"]
+    path: Path
+
+
+class FilesSource(_Section):
+    """A shop's own files (the options of ``shopaug ingest``)."""
+
+    source: Literal["files"]
+    items: Path
+    interactions: Path | None = None
+    queries: Path | None = None
+    rename: dict[str, dict[str, str]] = {}
+
+
+class RunDirSource(_Section):
+    """A run folder already written by ``shopaug ingest``, used as it is."""
+
+    source: Literal["run_dir"]
+    path: Path
+
+
+DataSource = Annotated[
+    DemoSource | AmazonSource | FilesSource | RunDirSource, Field(discriminator="source")
+]
+
+
+class SplitConfig(_Section):
+    protocol: Literal["W", "C", "S", "T"] = "W"
+    seed: int = 0
+    events: list[str] | None = None
+    collapse_repeats: bool = False
+
+
+class EncoderConfig(_Section):
+    enabled: bool = Field(True, description="Encode item texts (content models, text strategies).")
+    model: str | None = Field(None, description="Local sentence-transformers folder.")
+    batch_size: int = Field(64, ge=1)
+
+
+class GeneratorConfig(_Section):
+    """The LLM backend handed to every ``llm-*`` strategy that does not name its own."""
+
+    backend: Literal["local", "openai", "fake"] = "local"
+    params: dict[str, Any] = {}
+
+
+class EvaluationConfig(_Section):
+    seeds: int = Field(3, ge=1, description="Training (and augmentation) seeds per model.")
+    ks: tuple[int, ...] = (10, 20, 50)
+    n_resamples: int = Field(1000, ge=100)
+
+
+class ReportConfig(_Section):
+    enabled: bool = True
+    title: str | None = None
+
+
+class ExecutorConfig(_Section):
+    """Where the parallel pieces run; results do not depend on it (per-shard seeds)."""
+
+    kind: Literal["local", "ray"] = "local"
+    address: str | None = Field(
+        None, description="Ray cluster address (ray://host:10001 or 'auto'); none starts one here."
+    )
+    num_cpus: int | None = Field(None, ge=1, description="CPUs of a locally started Ray.")
+    shards: int = Field(
+        1,
+        ge=1,
+        description="User shards of augmentation and batches of encoding (part of the "
+        "result: keep it when switching executors).",
+    )
+
+
+class TrackingConfig(_Section):
+    enabled: bool = True
+    uri: str | None = Field(None, description="MLflow tracking URI (default: file store in out/).")
+    experiment: str = "shopaug"
+
+
+class RunConfig(_Section):
+    """A whole run: data -> split -> encode -> augment -> train -> evaluate -> report."""
+
+    name: str = "run"
+    out: Path = Field(description="Run folder: results, report, tracking store.")
+    cache_dir: Path | None = Field(None, description="Stage cache (default: OUT/cache).")
+    data: DataSource
+    split: SplitConfig = SplitConfig()
+    encoder: EncoderConfig = EncoderConfig()
+    generator: GeneratorConfig = GeneratorConfig()
+    augment: AugmentPlan | None = Field(
+        None, description="If set, every model also trains on real + generated rows (MODEL+aug)."
+    )
+    models: dict[str, dict[str, Any]] = Field(
+        min_length=1, description="Model name -> parameters, in order; the first is the baseline."
+    )
+    evaluation: EvaluationConfig = EvaluationConfig()
+    report: ReportConfig = ReportConfig()
+    executor: ExecutorConfig = ExecutorConfig()
+    tracking: TrackingConfig = TrackingConfig()
+
+    @model_validator(mode="after")
+    def _known_names(self) -> RunConfig:
+        """Model, strategy and filter names and parameters are checked now, not mid-run."""
+        for name in self.models:
+            if name not in MODELS:
+                raise ValueError(
+                    f"models.{name}: unknown model; known: {', '.join(sorted(MODELS))}"
+                )
+        if self.augment is not None:
+            for name in self.augment.strategies:
+                if name not in STRATEGIES:
+                    known = ", ".join(sorted(STRATEGIES))
+                    raise ValueError(f"augment.strategies: unknown {name!r}; known: {known}")
+            for name in self.augment.filters:
+                if name not in FILTERS:
+                    known = ", ".join(sorted(FILTERS))
+                    raise ValueError(f"augment.filters: unknown {name!r}; known: {known}")
+            plan = self.plan()
+            assert plan is not None
+            plan.build_strategies()
+            plan.build_filters()
+        return self
+
+    @property
+    def cache(self) -> Path:
+        return self.cache_dir if self.cache_dir is not None else self.out / "cache"
+
+    def plan(self) -> AugmentPlan | None:
+        """The augmentation plan with the configured LLM backend given to ``llm-*`` strategies."""
+        if self.augment is None:
+            return None
+        params = {name: dict(p) for name, p in self.augment.params.items()}
+        for name in self.augment.strategies:
+            if name.startswith("llm-"):
+                params[name] = {
+                    "generator": self.generator.backend,
+                    "generator_params": self.generator.params,
+                    **params.get(name, {}),
+                }
+        fields = self.augment.model_dump(exclude={"params"})
+        return AugmentPlan(**fields, params=params)
+
+    def bench(self, data: Path) -> RecBenchConfig:
+        """The benchmark configuration of this run, reading the ingested data at ``data``."""
+        return RecBenchConfig(
+            data=data,
+            protocol=self.split.protocol,
+            models=list(self.models),
+            params={name: p for name, p in self.models.items() if p},
+            seeds=self.evaluation.seeds,
+            split_seed=self.split.seed,
+            ks=self.evaluation.ks,
+            events=self.split.events,
+            collapse_repeats=self.split.collapse_repeats,
+            encoder=self.encoder.model,
+            embed_items=self.encoder.enabled,
+            n_resamples=self.evaluation.n_resamples,
+            work_dir=self.cache,
+            augment=self.plan(),
+        )
+
+    def tracking_uri(self) -> str:
+        """Config first, then ``MLFLOW_TRACKING_URI``, then a store file in the run folder.
+
+        The local default is SQLite (``OUT/mlflow.db``): MLflow 3 refuses new plain-folder file
+        stores, and a single file in the run folder is just as local and portable.
+        """
+        uri = self.tracking.uri or os.environ.get("MLFLOW_TRACKING_URI")
+        return uri or f"sqlite:///{self.out.resolve() / 'mlflow.db'}"
+
+    def artifact_location(self) -> str | None:
+        """Artifacts of a local store go next to it; a server keeps its own default."""
+        if self.tracking.uri or os.environ.get("MLFLOW_TRACKING_URI"):
+            return None
+        return (self.out.resolve() / "mlartifacts").as_uri()
+
+
+def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> RunConfig:
+    """Read and validate a run YAML; relative paths in it are relative to the working directory.
+
+    ``overrides`` replace top-level keys (``{"out": ...}``) after reading, before validation.
+    """
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read ({exc.strerror})") from exc
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: expected a mapping of keys (name, out, data, models, ...)")
+    raw.update(overrides or {})
+    try:
+        return RunConfig.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(f"{path}: {describe_error(exc)}") from exc
+
+
+def describe_error(exc: ValidationError) -> str:
+    """The first error as ``key.path: message (got value)``; union branch names are dropped."""
+    first = exc.errors()[0]
+    # A discriminated union puts the chosen branch ('demo', 'amazon', ...) into the location.
+    branches = {"demo", "amazon", "files", "run_dir"}
+    loc = [str(p) for i, p in enumerate(first["loc"]) if not (i == 1 and p in branches)]
+    where = ".".join(loc)
+    message = first["msg"].removeprefix("Value error, ")
+    if not where:  # whole-config checks name their key in the message
+        return message
+    if first["type"] == "extra_forbidden":
+        return f"{where}: unknown key"
+    got = first.get("input")
+    shown = "" if isinstance(got, dict) or first["type"] == "missing" else f" (got {got!r})"
+    return f"{where}: {message}{shown}"

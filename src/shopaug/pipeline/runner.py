@@ -1,0 +1,199 @@
+"""``shopaug run``: the stages of one config in order, each reused from the cache when it can be.
+
+ingest -> encode -> augment -> train (one stage per model and variant) -> evaluate -> report.
+The split is recomputed on every run (it is a fast, seeded function of the ingested data), and
+everything the run produced is written to the run folder: ``results.json``, ``per_user.parquet``,
+``report/`` and ``run.json`` (the stages with their keys, reuse and times), so ``shopaug
+compare`` can read two run folders without the cache.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from shopaug.evaluate.benchmark import AugmentedTrain, prepare_training
+from shopaug.models.augmented import AugmentPlan
+from shopaug.pipeline.config import RunConfig
+from shopaug.pipeline.executor import make_executor
+from shopaug.pipeline.stages import (
+    StageCache,
+    StageRecord,
+    load_augmented,
+    load_embeddings,
+    run_augment,
+    run_encode,
+    run_evaluate,
+    run_ingest,
+    run_train,
+)
+
+StageCallback = Callable[[str, float], None]
+#: Files of the evaluate stage copied into the run folder.
+RUN_FILES = ("results.json", "per_user.parquet")
+
+
+@dataclass
+class RunOutcome:
+    """What a run did and produced (everything also lands in the run folder)."""
+
+    config: RunConfig
+    stages: list[StageRecord] = field(default_factory=list)
+    results: dict[str, Any] = field(default_factory=dict)
+    report: Path | None = None
+    tracking_run_id: str | None = None
+    seconds: float = 0.0
+
+    @property
+    def data_dir(self) -> Path:
+        return next(s.path for s in self.stages if s.stage == "ingest")
+
+    def augment_counts(self) -> dict[str, dict[str, int]]:
+        """Kept samples by strategy, per seed (empty without augmentation)."""
+        record = next((s for s in self.stages if s.stage == "augment"), None)
+        return record.info.get("kept_by_seed", {}) if record else {}
+
+
+def run_pipeline(config: RunConfig, on_stage: StageCallback | None = None) -> RunOutcome:
+    """Execute the config's stages; ``on_stage(label, fraction)`` follows the progress."""
+    notify = on_stage or (lambda stage, fraction: None)
+    started = time.perf_counter()
+    cache = StageCache(config.cache)
+    executor = make_executor(config.executor)
+    outcome = RunOutcome(config)
+    stages = outcome.stages
+
+    notify("ingest", 0.0)
+    data = run_ingest(config.data, cache)
+    stages.append(data)
+    bench = config.bench(data.path)
+
+    notify("split", 0.1)
+    split, train = prepare_training(bench.model_copy(update={"embed_items": False}))
+    upstream = {"data": data.key, "split": config.split.model_dump(mode="json")}
+    if config.encoder.enabled:
+        notify("encode", 0.15)
+        encoder = config.encoder.model_dump(mode="json", exclude={"enabled"})
+        encoded = run_encode(data, encoder, executor, config.executor.shards, cache)
+        stages.append(encoded)
+        assert train.items is not None
+        train = replace(train, items=replace(train.items, embeddings=load_embeddings(encoded)))
+        upstream["encode"] = encoded.key
+
+    plan = config.plan()
+    augment: StageRecord | None = None
+    if plan is not None:
+        notify("augment", 0.25)
+        augment = run_augment(
+            upstream,
+            train,
+            plan,
+            config.evaluation.seeds,
+            executor,
+            config.executor.shards,
+            cache,
+        )
+        stages.append(augment)
+
+    variants: list[StageRecord | None] = [None] if augment is None else [None, augment]
+    jobs = [(name, variant) for name in config.models for variant in variants]
+    trained = []
+    for i, (name, variant) in enumerate(jobs):
+        share = 0.6 / len(jobs)
+
+        def progress(stage: str, fraction: float, i: int = i, share: float = share) -> None:
+            notify(f"train {stage}", 0.3 + share * (i + fraction))
+
+        notify(f"train {name}", 0.3 + share * i)
+        keys = upstream if variant is None else {**upstream, "augment": variant.key}
+        lazily = None
+        if variant is not None and plan is not None:
+
+            def lazily(variant: StageRecord = variant, plan: AugmentPlan = plan) -> AugmentedTrain:
+                return load_augmented(variant, train, plan)
+
+        record = run_train(keys, name, split, train, bench, cache, lazily, progress)
+        record.stage = f"train {record.info.get('label', name)}"
+        trained.append(record)
+        stages.append(record)
+
+    notify("evaluate", 0.92)
+    evaluated = run_evaluate(trained, split, train, bench, cache)
+    stages.append(evaluated)
+    outcome.results = json.loads((evaluated.path / "results.json").read_text())
+    publish(evaluated, data, config.out)
+
+    if config.report.enabled:
+        notify("report", 0.96)
+        outcome.report = write_run_report(outcome, config)
+    outcome.seconds = time.perf_counter() - started
+    if config.tracking.enabled:
+        notify("tracking", 0.98)
+        from shopaug.pipeline.tracking import log_run
+
+        logged = time.perf_counter()
+        outcome.tracking_run_id = log_run(outcome)
+        seconds = time.perf_counter() - logged
+        outcome.stages.append(
+            StageRecord("tracking", outcome.tracking_run_id, config.out, False, seconds)
+        )
+        outcome.seconds = time.perf_counter() - started
+    write_run_record(outcome)
+    return outcome
+
+
+def publish(evaluated: StageRecord, data: StageRecord, out: Path) -> None:
+    """Copy the evaluation into the run folder, which outlives (and does not need) the cache,
+    and link the ingested store (and generated source files) as ``OUT/data`` and ``OUT/source``,
+    so ``shopaug data stats OUT`` reads the run's data."""
+    out.mkdir(parents=True, exist_ok=True)
+    for name in RUN_FILES:
+        shutil.copyfile(evaluated.path / name, out / name)
+    for name in ("data", "source"):
+        target, link = (data.path / name).resolve(), out / name
+        if not target.exists() or link.resolve() == target:
+            continue
+        if link.is_symlink():
+            link.unlink()
+        if not link.exists():  # a real folder of the user's is never replaced
+            link.symlink_to(target, target_is_directory=True)
+
+
+def write_run_report(outcome: RunOutcome, config: RunConfig) -> Path:
+    """The Markdown/HTML report of the run's results (timed as a stage of its own)."""
+    from shopaug.evaluate.report import write_report
+
+    started = time.perf_counter()
+    title = config.report.title or f"shopaug run {config.name}: protocol {config.split.protocol}"
+    _, html = write_report(outcome.results["results"], config.out / "report", title=title)
+    seconds = time.perf_counter() - started
+    outcome.stages.append(StageRecord("report", "-", html.parent, False, seconds))
+    return html
+
+
+def write_run_record(outcome: RunOutcome) -> Path:
+    """``run.json``: the config, stage keys, reuse and times, and the tracking run id."""
+    path = outcome.config.out / "run.json"
+    record = {
+        "config": outcome.config.model_dump(mode="json"),
+        "stages": [
+            {
+                "stage": s.stage,
+                "key": s.key,
+                "path": str(s.path),
+                "reused": s.reused,
+                "seconds": round(s.seconds, 3),
+            }
+            for s in outcome.stages
+        ],
+        "seconds": outcome.seconds,
+        "tracking_run_id": outcome.tracking_run_id,
+        "tracking_uri": outcome.config.tracking_uri() if outcome.config.tracking.enabled else None,
+    }
+    path.write_text(json.dumps(record, indent=2))
+    return path

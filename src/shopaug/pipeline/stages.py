@@ -1,0 +1,494 @@
+"""The run's stages and the cache that lets a rerun skip the ones whose inputs did not change.
+
+A stage is a function of its inputs and its slice of the config that fills one output folder.
+Its cache key hashes that slice, the keys of the stages it reads and the source code of the
+packages it runs (so editing a strategy re-runs augmentation, editing SASRec does not re-ingest).
+A stage writes into a temporary folder and renames it into place only when it finished, and a
+folder counts only with its ``stage.json``: an interrupted stage leaves nothing a later run trusts.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import time
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, field, fields, replace
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+import shopaug
+from shopaug.augment import AugmentContext, StrategyRun, concat
+from shopaug.augment.samples import GeneratedSequences
+from shopaug.data.dataset import Dataset
+from shopaug.data.ingest import IngestSpec, ingest
+from shopaug.data.splits import Split
+from shopaug.data.store import DatasetStore
+from shopaug.evaluate.benchmark import (
+    AugmentedTrain,
+    ModelRuns,
+    RecBenchConfig,
+    _json_default,
+    compare_models,
+    run_model,
+    summarize_model,
+)
+from shopaug.evaluate.metrics import item_popularity
+from shopaug.evaluate.ranking import RankingResult, slice_masks
+from shopaug.evaluate.stats import seed_averaged
+from shopaug.filter import FilterReport
+from shopaug.models import TrainData
+from shopaug.models.augmented import Augmentation, AugmentPlan, filter_samples, mix_train
+from shopaug.pipeline.config import DataSource, DemoSource, RunDirSource
+from shopaug.pipeline.executor import Executor, chunks, shard_seed, user_shards
+
+StageCallback = Callable[[str, float], None]
+#: What marks a finished stage folder: the key material it was built from.
+DONE = "stage.json"
+#: The packages whose source decides each stage's output (the code part of its cache key);
+#: every stage also runs the pipeline's own stage and sharding code.
+PIPELINE_CODE = ("pipeline/stages.py", "pipeline/executor.py")
+STAGE_CODE = {
+    "ingest": ("data", *PIPELINE_CODE),
+    "encode": ("data", "encode", *PIPELINE_CODE),
+    "augment": (
+        "data",
+        "encode",
+        "augment",
+        "filter",
+        "llm",
+        "models/augmented.py",
+        *PIPELINE_CODE,
+    ),
+    "train": ("data", "encode", "augment", "filter", "llm", "models", "evaluate", *PIPELINE_CODE),
+    "evaluate": ("evaluate", *PIPELINE_CODE),
+}
+
+
+@cache
+def code_version(stage: str) -> str:
+    """Hash of the package version and the source files a stage runs."""
+    root = Path(shopaug.__file__).parent
+    digest = hashlib.sha256(shopaug.__version__.encode())
+    for part in STAGE_CODE.get(stage, ()):
+        target = root / part
+        files = [target] if target.is_file() else sorted(target.rglob("*.py"))
+        for path in files:
+            digest.update(str(path.relative_to(root)).encode())
+            digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def stage_key(stage: str, material: dict[str, Any]) -> str:
+    """The cache key: config slice, upstream keys and code version, hashed."""
+    blob = json.dumps(
+        {"stage": stage, "code": code_version(stage), **material}, sort_keys=True, default=str
+    )
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+@dataclass
+class StageRecord:
+    """How one stage of a run went: its key and folder, whether it was reused, its time."""
+
+    stage: str
+    key: str
+    path: Path
+    reused: bool
+    seconds: float
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+class StageCache:
+    """Stage folders under ``root/<stage>/<key>``, built atomically."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+
+    def run(
+        self, stage: str, material: dict[str, Any], build: Callable[[Path], dict[str, Any] | None]
+    ) -> StageRecord:
+        """The stage's folder: the finished one for this key, or built now by ``build(tmp)``."""
+        started = time.perf_counter()
+        key = stage_key(stage, material)
+        final = self.root / stage / key
+        if (final / DONE).exists():
+            info = json.loads((final / DONE).read_text()).get("info", {})
+            return StageRecord(stage, key, final, True, time.perf_counter() - started, info)
+        self._remove_abandoned(stage, key)
+        tmp = self.root / stage / f".{key}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp"
+        tmp.mkdir(parents=True)
+        try:
+            info = build(tmp) or {}
+            record = {"stage": stage, "key": key, "material": material, "info": info}
+            (tmp / DONE).write_text(json.dumps(record, indent=2, default=str))
+            if final.exists():  # a folder without stage.json: an older interrupted attempt
+                shutil.rmtree(final)
+            os.replace(tmp, final)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+        return StageRecord(stage, key, final, False, time.perf_counter() - started, info)
+
+    def _remove_abandoned(self, stage: str, key: str) -> None:
+        """Temporary folders of this key left by a process that no longer runs (killed hard)."""
+        for tmp in (self.root / stage).glob(f".{key}.*.tmp"):
+            pid = tmp.name.split(".")[2]
+            if not pid.isdigit() or not _alive(int(pid)):
+                shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+# ----------------------------------------------------------------------------------------------
+# ingest
+# ----------------------------------------------------------------------------------------------
+
+
+def file_hash(path: Path) -> str:
+    digest = hashlib.sha256()
+    with Path(path).open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def ingest_spec(source: DataSource, folder: Path) -> IngestSpec:
+    """The ingest spec of a file source; the demo shop is generated into ``folder/source``."""
+    if isinstance(source, DemoSource):
+        from shopaug.data.demo_shop import generate_demo_shop, write_demo_shop
+
+        return IngestSpec(**write_demo_shop(generate_demo_shop(source.shop), folder / "source"))
+    if source.source == "amazon":
+        return IngestSpec.amazon(source.path)
+    return IngestSpec(
+        items=source.items,
+        interactions=source.interactions,
+        queries=source.queries,
+        rename=source.rename,
+    )
+
+
+def source_material(source: DataSource) -> dict[str, Any]:
+    """What identifies the input data: the source config and the hash of every input file."""
+    material: dict[str, Any] = {"source": source.model_dump(mode="json")}
+    if isinstance(source, DemoSource):
+        return material  # generated: the config is the data
+    if isinstance(source, RunDirSource):
+        manifest = DatasetStore(source.path).manifest()
+        material["manifest"] = hashlib.sha256(
+            json.dumps(manifest, sort_keys=True, default=str).encode()
+        ).hexdigest()
+        return material
+    spec = ingest_spec(source, Path())
+    files = [p for p in (spec.items, spec.interactions, spec.queries) if p is not None]
+    material["files"] = {str(p): file_hash(p) for p in files}
+    return material
+
+
+def run_ingest(source: DataSource, cache: StageCache) -> StageRecord:
+    """Validate, clean and store the data; a ready run folder is used where it is."""
+    material = source_material(source)
+    if isinstance(source, RunDirSource):
+        DatasetStore(source.path).require()
+        return StageRecord(
+            "ingest", stage_key("ingest", material), source.path, True, 0.0, material
+        )
+
+    def build(folder: Path) -> dict[str, Any]:
+        report = ingest(ingest_spec(source, folder), folder)
+        return {"n_users": report.n_users, "rejected": report.rejected, **material}
+
+    return cache.run("ingest", material, build)
+
+
+# ----------------------------------------------------------------------------------------------
+# encode
+# ----------------------------------------------------------------------------------------------
+
+
+@cache
+def _encoder(model: str | None, batch_size: int) -> Any:
+    """One text encoder per process and setting, so batches do not reload the model."""
+    from shopaug.encode.text_encoder import TextEncoder
+
+    return TextEncoder(model=model, batch_size=batch_size)
+
+
+def encode_texts(encoder: dict[str, Any], texts: list[str]) -> np.ndarray:
+    """One batch of texts (runs on an executor worker)."""
+    return _encoder(encoder["model"], encoder["batch_size"]).encode(texts)
+
+
+def run_encode(
+    data: StageRecord,
+    encoder: dict[str, Any],
+    executor: Executor,
+    shards: int,
+    cache: StageCache,
+) -> StageRecord:
+    """``embeddings.npy``: the item texts' embeddings, in batches over the executor."""
+    material = {"data": data.key, "encoder": encoder}
+
+    def build(folder: Path) -> dict[str, Any]:
+        texts = Dataset.load(data.path).item_texts()
+        parts = executor.map(encode_texts, [texts[s] for s in chunks(len(texts), shards)], encoder)
+        embeddings = np.concatenate(parts).astype(np.float32)
+        np.save(folder / "embeddings.npy", embeddings)
+        return {"items": len(texts), "dim": int(embeddings.shape[1])}
+
+    return cache.run("encode", material, build)
+
+
+def load_embeddings(encode: StageRecord | None) -> np.ndarray | None:
+    return None if encode is None else np.load(encode.path / "embeddings.npy")
+
+
+# ----------------------------------------------------------------------------------------------
+# augment
+# ----------------------------------------------------------------------------------------------
+
+
+@dataclass
+class ShardJob:
+    """One user shard of one seed: its rows (indices into the training rows) and seed."""
+
+    rows: np.ndarray
+    seed: int
+
+
+def generate_shard(
+    shared: tuple[AugmentContext, AugmentPlan], job: ShardJob
+) -> tuple[GeneratedSequences, list[StrategyRun]]:
+    """The plan's strategies on one user shard, with the full context's neighbour tables.
+
+    ``source_row`` of the samples is mapped back to the row numbers of the whole training set.
+    """
+    context, plan = shared
+    shard = AugmentContext(
+        context.train.select_rows(job.rows),
+        context.n_items,
+        context.embeddings,
+        context.max_neighbours,
+        context.catalog,
+    )
+    shard._cache.update(context._cache)  # neighbour tables stay those of all training rows
+    parts, runs = [], []
+    for strategy in plan.build_strategies(job.seed):
+        started = time.perf_counter()
+        samples = strategy.generate(shard)
+        samples = replace(samples, source_row=job.rows[samples.source_row])
+        parts.append(samples)
+        runs.append(
+            StrategyRun(
+                strategy.name,
+                len(samples),
+                samples.n_events,
+                time.perf_counter() - started,
+                shard.reports.pop(strategy.name, {}),
+            )
+        )
+    return concat(parts), runs
+
+
+def sharded_samples(
+    train: TrainData, plan: AugmentPlan, seed: int, executor: Executor, n_shards: int
+) -> tuple[GeneratedSequences, list[StrategyRun]]:
+    """All shards' samples in shard order, and one timing record per strategy (summed)."""
+    side = train.items
+    context = AugmentContext(
+        train.sequences,
+        train.n_items,
+        side.embeddings if side else None,
+        catalog=side.catalog if side else None,
+    )
+    context.prepare()
+    jobs = [
+        ShardJob(rows, shard_seed(seed, i, n_shards))
+        for i, rows in enumerate(user_shards(train.sequences.users, n_shards))
+    ]
+    outputs = executor.map(generate_shard, jobs, (context, plan))
+    runs = []
+    for name in plan.strategies:
+        mine = [r for _, shard_runs in outputs for r in shard_runs if r.name == name]
+        details = next((r.details for r in mine if r.details), {})
+        runs.append(
+            StrategyRun(
+                name,
+                sum(r.samples for r in mine),
+                sum(r.events for r in mine),
+                sum(r.seconds for r in mine),
+                details,
+            )
+        )
+    return concat([samples for samples, _ in outputs]), runs
+
+
+def run_augment(
+    upstream: dict[str, str],
+    train: TrainData,
+    plan: AugmentPlan,
+    seeds: int,
+    executor: Executor,
+    shards: int,
+    cache: StageCache,
+) -> StageRecord:
+    """Per seed, the kept samples (``samples-<seed>.parquet``) and what each step did."""
+    material = {**upstream, "plan": plan.model_dump(mode="json"), "seeds": seeds, "shards": shards}
+
+    def build(folder: Path) -> dict[str, Any]:
+        counts = {}
+        for seed in range(seeds):
+            samples, runs = sharded_samples(train, plan, seed, executor, shards)
+            kept, reports = filter_samples(train, samples, plan)
+            kept.write(folder / f"samples-{seed}.parquet")
+            log = {"runs": [asdict(r) for r in runs], "filters": [asdict(r) for r in reports]}
+            (folder / f"steps-{seed}.json").write_text(json.dumps(log, default=str))
+            counts[str(seed)] = kept.counts_by_origin()
+        return {"kept_by_seed": counts}
+
+    return cache.run("augment", material, build)
+
+
+def load_augmented(record: StageRecord, train: TrainData, plan: AugmentPlan) -> AugmentedTrain:
+    """The augmented training data of every seed, read back from the augment stage."""
+    augmented = AugmentedTrain(train, plan)
+    for path in sorted(record.path.glob("samples-*.parquet")):
+        seed = int(path.stem.removeprefix("samples-"))
+        kept = GeneratedSequences.read(path)
+        log = json.loads((record.path / f"steps-{seed}.json").read_text())
+        augmented.cache[seed] = Augmentation(
+            mix_train(train, kept, plan),
+            kept,
+            [StrategyRun(**r) for r in log["runs"]],
+            [FilterReport(**r) for r in log["filters"]],
+        )
+    return augmented
+
+
+# ----------------------------------------------------------------------------------------------
+# train (fit and test every seed of one model variant)
+# ----------------------------------------------------------------------------------------------
+
+RESULT_FIELDS = ("ranks", "targets", "top_items", "users")
+
+
+def save_result(result: RankingResult, path: Path) -> None:
+    arrays = {name: getattr(result, name) for name in RESULT_FIELDS}
+    meta = np.array([result.n_items, result.seconds])
+    np.savez_compressed(path, **arrays, ks=np.array(result.ks), meta=meta)
+
+
+def load_result(path: Path) -> RankingResult:
+    with np.load(path, allow_pickle=True) as f:  # user ids are objects; our own cache file
+        n_items, seconds = f["meta"]
+        return RankingResult(
+            *(f[name] for name in RESULT_FIELDS),
+            n_items=int(n_items),
+            ks=tuple(int(k) for k in f["ks"]),
+            seconds=float(seconds),
+        )
+
+
+def run_train(
+    upstream: dict[str, str],
+    name: str,
+    split: Split,
+    train: TrainData,
+    bench: RecBenchConfig,
+    cache: StageCache,
+    augmented: Callable[[], AugmentedTrain] | None = None,
+    on_stage: StageCallback | None = None,
+) -> StageRecord:
+    """Fit ``name`` once per seed and rank every test case: ``result-<i>.npz`` and ``runs.json``.
+
+    ``augmented`` (read lazily, only if the stage has to run) trains on real + generated rows.
+    """
+    params = bench.params.get(name, {})
+    material = {
+        **upstream,
+        "model": name,
+        "params": params,
+        "seeds": bench.seeds,
+        "ks": bench.ks,
+        "augmented": augmented is not None,
+    }
+
+    def build(folder: Path) -> dict[str, Any]:
+        variant = augmented() if augmented is not None else None
+        runs = run_model(name, params, split, train, bench, on_stage, variant)
+        for i, result in enumerate(runs.results):
+            save_result(result, folder / f"result-{i}.npz")
+        meta = {f.name: getattr(runs, f.name) for f in fields(runs) if f.name != "results"}
+        (folder / "runs.json").write_text(json.dumps(meta, default=str))
+        return {"label": runs.label, "fit_seconds": sum(runs.fit_seconds)}
+
+    return cache.run("train", material, build)
+
+
+def load_runs(record: StageRecord) -> ModelRuns:
+    meta = json.loads((record.path / "runs.json").read_text())
+    results = sorted(record.path.glob("result-*.npz"), key=lambda p: int(p.stem.split("-")[1]))
+    return ModelRuns(**meta, results=[load_result(p) for p in results])
+
+
+# ----------------------------------------------------------------------------------------------
+# evaluate
+# ----------------------------------------------------------------------------------------------
+
+
+def per_user_frame(all_runs: Iterable[ModelRuns], split: Split, train: TrainData) -> pd.DataFrame:
+    """Seed-averaged metrics of every test case and model, with the slices each case is in.
+
+    This is what ``shopaug compare`` pairs between two runs (same users, same targets).
+    """
+    frames = []
+    popularity = item_popularity(train.sequences, split.n_items)
+    cold = split.cold_mask() if len(split.cold_items) else None
+    masks = slice_masks(split.test.targets, popularity, cold)
+    for runs in all_runs:
+        first = runs.results[0]
+        frame = pd.DataFrame({"model": runs.label, "user": first.users, "target": first.targets})
+        for metric, values in seed_averaged(runs.results).items():
+            frame[metric] = values
+        for slice_name, mask in masks.items():
+            frame[f"in:{slice_name}"] = np.asarray(mask, dtype=bool)
+        frames.append(frame)
+    return pd.concat(frames, ignore_index=True)
+
+
+def run_evaluate(
+    trained: list[StageRecord],
+    split: Split,
+    train: TrainData,
+    bench: RecBenchConfig,
+    cache: StageCache,
+) -> StageRecord:
+    """``results.json`` (metrics per slice with CIs, comparisons) and ``per_user.parquet``."""
+    material = {"train": [r.key for r in trained], "n_resamples": bench.n_resamples}
+
+    def build(folder: Path) -> dict[str, Any]:
+        all_runs = [load_runs(r) for r in trained]
+        outcome = {
+            "results": [summarize_model(r, split, train, bench) for r in all_runs],
+            "comparisons": compare_models(all_runs, split, train, bench),
+        }
+        (folder / "results.json").write_text(json.dumps(outcome, indent=2, default=_json_default))
+        per_user_frame(all_runs, split, train).to_parquet(folder / "per_user.parquet")
+        return {"models": [r.label for r in all_runs]}
+
+    return cache.run("evaluate", material, build)

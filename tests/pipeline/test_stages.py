@@ -1,0 +1,111 @@
+import json
+import os
+
+import numpy as np
+import pytest
+
+from shopaug.augment import AugmentContext, generate
+from shopaug.evaluate.ranking import RankingResult
+from shopaug.models.augmented import AugmentPlan
+from shopaug.pipeline.executor import LocalExecutor
+from shopaug.pipeline.stages import (
+    DONE,
+    StageCache,
+    load_result,
+    save_result,
+    sharded_samples,
+    stage_key,
+)
+
+
+def test_a_finished_stage_is_reused_and_a_new_slice_runs(tmp_path):
+    cache = StageCache(tmp_path)
+    calls = []
+
+    def build(folder):
+        calls.append(folder)
+        (folder / "out.txt").write_text("x")
+        return {"n": 1}
+
+    first = cache.run("encode", {"a": 1}, build)
+    again = cache.run("encode", {"a": 1}, build)
+    other = cache.run("encode", {"a": 2}, build)
+    assert not first.reused and again.reused and not other.reused
+    assert len(calls) == 2
+    assert again.path == first.path and (again.path / "out.txt").read_text() == "x"
+    assert again.info == {"n": 1}
+    assert json.loads((first.path / DONE).read_text())["material"] == {"a": 1}
+
+
+def test_an_interrupted_stage_leaves_nothing_a_later_run_trusts(tmp_path):
+    cache = StageCache(tmp_path)
+
+    def crash(folder):
+        (folder / "half.txt").write_text("half")
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        cache.run("train", {"m": 1}, crash)
+    assert list((tmp_path / "train").iterdir()) == []
+    # A folder under the final name without stage.json (say, copied in by hand) is rebuilt.
+    final = tmp_path / "train" / stage_key("train", {"m": 1})
+    final.mkdir()
+    (final / "stale.txt").write_text("old")
+    record = cache.run("train", {"m": 1}, lambda folder: None)
+    assert not record.reused
+    assert not (record.path / "stale.txt").exists()
+
+
+def test_folders_abandoned_by_a_killed_process_are_removed(tmp_path):
+    cache = StageCache(tmp_path)
+    key = stage_key("augment", {"a": 1})
+    dead = tmp_path / "augment" / f".{key}.999999999.deadbeef.tmp"  # no such process
+    alive = tmp_path / "augment" / f".{key}.{os.getpid()}.cafe.tmp"  # still building
+    dead.mkdir(parents=True)
+    alive.mkdir()
+    cache.run("augment", {"a": 1}, lambda folder: None)
+    assert not dead.exists() and alive.exists()
+
+
+def test_key_depends_on_stage_and_material():
+    assert stage_key("train", {"a": 1}) == stage_key("train", {"a": 1})
+    assert stage_key("train", {"a": 1}) != stage_key("train", {"a": 2})
+    assert stage_key("train", {"a": 1}) != stage_key("evaluate", {"a": 1})
+
+
+def test_ranking_results_round_trip(tmp_path):
+    result = RankingResult(
+        ranks=np.array([0, 5]),
+        targets=np.array([3, 4]),
+        top_items=np.array([[3, 1], [2, 1]]),
+        users=np.array(["u1", "u2"], dtype=object),
+        n_items=9,
+        ks=(10, 20),
+        seconds=0.5,
+    )
+    save_result(result, tmp_path / "r.npz")
+    back = load_result(tmp_path / "r.npz")
+    assert back.ks == (10, 20) and back.n_items == 9 and back.seconds == 0.5
+    for name in ("ranks", "targets", "top_items", "users"):
+        assert np.array_equal(getattr(back, name), getattr(result, name))
+
+
+def test_one_shard_gives_the_unsharded_samples(small_train):
+    train, plan = small_train, AugmentPlan(strategies=["crop", "reorder"])
+    context = AugmentContext(train.sequences, train.n_items)
+    expected, _ = generate(plan.build_strategies(7), context)
+    samples, runs = sharded_samples(train, plan, 7, LocalExecutor(), 1)
+    assert np.array_equal(samples.sequences.items, expected.sequences.items)
+    assert np.array_equal(samples.source_row, expected.source_row)
+    assert [r.name for r in runs] == ["crop", "reorder"]
+
+
+def test_shards_keep_each_sample_with_the_row_it_came_from(small_train):
+    train, plan = small_train, AugmentPlan(strategies=["crop"], params={"crop": {"copies": 2}})
+    samples, runs = sharded_samples(train, plan, 0, LocalExecutor(), 3)
+    assert runs[0].samples == len(samples) > 0
+    source = train.sequences
+    assert np.array_equal(samples.sequences.users, source.users[samples.source_row])
+    for row in range(len(samples)):  # a crop is a contiguous piece of its source row
+        piece, whole = samples.sequences.row(row), source.row(samples.source_row[row])
+        assert any(np.array_equal(whole[i : i + len(piece)], piece) for i in range(len(whole)))

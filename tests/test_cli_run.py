@@ -1,0 +1,46 @@
+from typer.testing import CliRunner
+
+from shopaug.cli import app
+
+runner = CliRunner()
+
+TINY = """
+name: tiny
+out: {out}
+data: {{source: demo, shop: {{n_items: 80, n_users: 60, seed: 1}}}}
+split: {{protocol: W}}
+encoder: {{enabled: false}}
+models: {{pop: {{}}, markov: {{}}}}
+evaluation: {{seeds: 1, n_resamples: 100}}
+report: {{enabled: false}}
+tracking: {{enabled: false}}
+"""
+
+
+def invoke(*args: str):
+    return runner.invoke(app, list(args), catch_exceptions=False)
+
+
+def test_run_twice_then_compare(tmp_path, write):
+    config = write("tiny.yaml", TINY.format(out=tmp_path / "run"))
+    first = invoke("run", str(config))
+    assert first.exit_code == 0, first.output
+    assert "stages of run tiny" in first.output and "ran" in first.output
+    second = invoke("run", str(config), "--out", str(tmp_path / "again"))
+    assert second.exit_code == 0, second.output
+    assert "reused" not in second.output  # another run folder: another cache
+    cached = invoke("run", str(config))
+    assert cached.output.count("reused") >= 4  # ingest, two trainings, evaluate
+    compared = invoke("compare", str(tmp_path / "run"), str(tmp_path / "again"), "--slice", "all")
+    assert compared.exit_code == 0, compared.output
+    assert "markov" in compared.output and "+0.0000" in compared.output
+
+
+def test_bad_config_and_bad_run_folders_are_one_line_errors(tmp_path, write):
+    config = write("bad.yaml", TINY.format(out=tmp_path / "run") + "evaluation: {seedz: 1}\n")
+    result = invoke("run", str(config))
+    assert result.exit_code == 2
+    assert "evaluation.seedz: unknown key" in result.output
+    missing = invoke("compare", str(tmp_path / "a"), str(tmp_path / "b"))
+    assert missing.exit_code == 2
+    assert "(no per_user.parquet)" in missing.output
