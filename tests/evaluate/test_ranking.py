@@ -6,6 +6,7 @@ import pytest
 from shopaug.data.sequences import Sequences
 from shopaug.data.splits import EvalCases
 from shopaug.evaluate.ranking import (
+    concat_results,
     evaluate_model,
     popularity_cuts,
     rank_metrics,
@@ -108,6 +109,23 @@ def test_evaluate_model_is_independent_of_batch_size():
     assert result.users.tolist() == [f"user{u}" for u in range(37)]
     assert set(result.per_case()) == {"recall@5", "ndcg@5", "recall@10", "ndcg@10", "mrr"}
     assert result.seconds >= 0
+
+
+def test_results_of_consecutive_pieces_join_into_the_whole():
+    rng = np.random.default_rng(2)
+    cases = random_cases(rng, n_users=23, n_items=30)
+    model = FixedScores(rng.random((23, 30)).astype(np.float32))
+    whole = evaluate_model(model, cases, ks=(5, 10))
+    pieces = [
+        evaluate_model(model, cases.select(np.arange(a, b)), ks=(5, 10))
+        for a, b in ((0, 9), (9, 23))
+    ]
+    joined = concat_results(pieces, seconds=1.5)
+    for name in ("ranks", "targets", "top_items", "users"):
+        np.testing.assert_array_equal(getattr(joined, name), getattr(whole, name))
+    assert (joined.n_items, joined.ks, joined.seconds) == (30, whole.ks, 1.5)
+    with pytest.raises(ValueError, match="no results"):
+        concat_results([], seconds=0.0)
 
 
 def test_means_over_a_mask():

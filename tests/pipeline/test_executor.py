@@ -1,6 +1,9 @@
 import numpy as np
 import pytest
 
+from shopaug.data.splits import EvalCases
+from shopaug.evaluate.ranking import evaluate_model
+from shopaug.models import make_model
 from shopaug.models.augmented import AugmentPlan
 from shopaug.pipeline.config import ExecutorConfig
 from shopaug.pipeline.executor import (
@@ -10,7 +13,7 @@ from shopaug.pipeline.executor import (
     shard_seed,
     user_shards,
 )
-from shopaug.pipeline.stages import sharded_samples
+from shopaug.pipeline.stages import sharded_ranker, sharded_samples
 
 
 def add(shared, x):
@@ -65,3 +68,15 @@ def test_ray_gives_the_same_samples_as_in_process(ray_executor, small_train):
     assert np.array_equal(local.source_row, remote.source_row)
     assert local.origin.tolist() == remote.origin.tolist()
     assert [r.samples for r in local_runs] == [r.samples for r in remote_runs]
+
+
+def test_batch_scoring_on_shards_and_on_ray_equals_one_piece(ray_executor, small_train):
+    model = make_model("markov").fit(small_train)
+    rng = np.random.default_rng(4)
+    cases = EvalCases(small_train.sequences, rng.integers(0, 30, 40), np.arange(40))
+    whole = evaluate_model(model, cases, ks=(5, 10))
+    for executor in (LocalExecutor(), ray_executor):
+        sharded = sharded_ranker(executor, 3)(model, cases, ks=(5, 10))
+        np.testing.assert_array_equal(sharded.ranks, whole.ranks)
+        np.testing.assert_array_equal(sharded.top_items, whole.top_items)
+        np.testing.assert_array_equal(sharded.users, whole.users)

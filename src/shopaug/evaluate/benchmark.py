@@ -31,6 +31,9 @@ from shopaug.models import ItemSide, Recommender, TrainData, make_model
 from shopaug.models.augmented import Augmentation, AugmentPlan, augment_train
 
 StageCallback = Callable[[str, float], None]
+#: Ranks a fitted model's test cases: :func:`evaluate_model` itself, or a sharded version of it
+#: (the pipeline spreads the batches over its executor); called as ``rank(model, cases, ks=...)``.
+Ranker = Callable[..., RankingResult]
 #: Hyper-parameter names under which models take their training seed.
 SEED_PARAMS = ("seed", "random_state")
 #: Metrics on which every model is compared with the first (paired bootstrap).
@@ -141,11 +144,12 @@ def run_model(
     config: RecBenchConfig,
     on_stage: StageCallback | None = None,
     augmented: AugmentedTrain | None = None,
+    rank: Ranker = evaluate_model,
 ) -> ModelRuns:
     """Fit and test ``name`` once per training seed (once only for deterministic models).
 
     With ``augmented``, each seed trains on the real rows plus the samples generated with that
-    seed (the same samples for every model of the run).
+    seed (the same samples for every model of the run). ``rank`` scores the test cases.
     """
     notify = on_stage or (lambda stage, fraction: None)
     runs = ModelRuns(name, params, augmented=augmented is not None)
@@ -167,7 +171,7 @@ def run_model(
             # hyper-parameter or augmentation choice may be made on.
             runs.valid_scores.append(float(model.best_score_))
         notify(f"{runs.label}: test (seed {seed})", (i + 0.5) / len(seeds))
-        result = evaluate_model(model, split.test, ks=config.ks)
+        result = rank(model, split.test, ks=config.ks)
         runs.results.append(result)
         runs.eval_seconds.append(result.seconds)
     if len(seeds) < config.seeds:

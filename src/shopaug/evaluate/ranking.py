@@ -146,6 +146,23 @@ def evaluate_model(
     )
 
 
+def concat_results(parts: Sequence[RankingResult], seconds: float) -> RankingResult:
+    """One result from the results of consecutive slices of the same cases (sharded scoring);
+    ``seconds`` is the wall time of the whole, not the sum of the shards' times."""
+    if not parts:
+        raise ValueError("no results to join")
+    first = parts[0]
+    return RankingResult(
+        ranks=np.concatenate([p.ranks for p in parts]),
+        targets=np.concatenate([p.targets for p in parts]),
+        top_items=np.concatenate([p.top_items for p in parts]),
+        users=np.concatenate([p.users for p in parts]),
+        n_items=first.n_items,
+        ks=first.ks,
+        seconds=seconds,
+    )
+
+
 def _catalog_size(model: Recommender) -> int:
     n_items = getattr(model, "n_items_", None)
     if n_items is None:

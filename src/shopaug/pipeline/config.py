@@ -111,8 +111,8 @@ class ExecutorConfig(_Section):
     shards: int = Field(
         1,
         ge=1,
-        description="User shards of augmentation and batches of encoding (part of the "
-        "result: keep it when switching executors).",
+        description="User shards of augmentation (part of the result: keep it when switching "
+        "executors), and pieces of encoding and of test-case scoring (time only).",
     )
 
 

@@ -31,6 +31,7 @@ from shopaug.pipeline.stages import (
     run_evaluate,
     run_ingest,
     run_train,
+    sharded_ranker,
 )
 
 StageCallback = Callable[[str, float], None]
@@ -100,6 +101,7 @@ def run_pipeline(config: RunConfig, on_stage: StageCallback | None = None) -> Ru
         )
         stages.append(augment)
 
+    ranker = sharded_ranker(executor, config.executor.shards)
     variants: list[StageRecord | None] = [None] if augment is None else [None, augment]
     jobs = [(name, variant) for name in config.models for variant in variants]
     trained = []
@@ -117,7 +119,7 @@ def run_pipeline(config: RunConfig, on_stage: StageCallback | None = None) -> Ru
             def lazily(variant: StageRecord = variant, plan: AugmentPlan = plan) -> AugmentedTrain:
                 return load_augmented(variant, train, plan)
 
-        record = run_train(keys, name, split, train, bench, cache, lazily, progress)
+        record = run_train(keys, name, split, train, bench, cache, lazily, progress, ranker)
         record.stage = f"train {record.info.get('label', name)}"
         trained.append(record)
         stages.append(record)

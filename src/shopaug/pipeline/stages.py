@@ -29,11 +29,12 @@ from shopaug.augment import AugmentContext, StrategyRun, concat
 from shopaug.augment.samples import GeneratedSequences
 from shopaug.data.dataset import Dataset
 from shopaug.data.ingest import IngestSpec, ingest
-from shopaug.data.splits import Split
+from shopaug.data.splits import EvalCases, Split
 from shopaug.data.store import DatasetStore
 from shopaug.evaluate.benchmark import (
     AugmentedTrain,
     ModelRuns,
+    Ranker,
     RecBenchConfig,
     _json_default,
     compare_models,
@@ -41,13 +42,13 @@ from shopaug.evaluate.benchmark import (
     summarize_model,
 )
 from shopaug.evaluate.metrics import item_popularity
-from shopaug.evaluate.ranking import RankingResult, slice_masks
+from shopaug.evaluate.ranking import RankingResult, concat_results, evaluate_model, slice_masks
 from shopaug.evaluate.stats import seed_averaged
 from shopaug.filter import FilterReport
 from shopaug.models import TrainData
 from shopaug.models.augmented import Augmentation, AugmentPlan, filter_samples, mix_train
 from shopaug.pipeline.config import DataSource, DemoSource, RunDirSource
-from shopaug.pipeline.executor import Executor, chunks, shard_seed, user_shards
+from shopaug.pipeline.executor import Executor, LocalExecutor, chunks, shard_seed, user_shards
 
 StageCallback = Callable[[str, float], None]
 #: What marks a finished stage folder: the key material it was built from.
@@ -404,6 +405,29 @@ def load_result(path: Path) -> RankingResult:
         )
 
 
+def rank_shard(shared: tuple[Any, EvalCases, tuple[int, ...]], rows: np.ndarray) -> RankingResult:
+    """Full-catalog ranking of some of the test cases (runs on an executor worker)."""
+    model, cases, ks = shared
+    return evaluate_model(model, cases.select(rows), ks=ks)
+
+
+def sharded_ranker(executor: Executor, n_shards: int) -> Ranker:
+    """Batch scoring over the executor: the test cases cut into ``n_shards`` contiguous pieces,
+    each ranked where the executor puts it, joined back in order. Every case is ranked on its own,
+    so the result is the same as :func:`evaluate_model` in one piece, wherever the shards ran."""
+
+    def rank(model: Any, cases: EvalCases, *, ks: tuple[int, ...]) -> RankingResult:
+        if n_shards == 1 and isinstance(executor, LocalExecutor):
+            return evaluate_model(model, cases, ks=ks)
+        started = time.perf_counter()
+        positions = np.arange(len(cases))
+        shards = [positions[piece] for piece in chunks(len(cases), n_shards)]
+        parts = executor.map(rank_shard, shards, (model, cases, tuple(ks)))
+        return concat_results(parts, time.perf_counter() - started)
+
+    return rank
+
+
 def run_train(
     upstream: dict[str, str],
     name: str,
@@ -413,10 +437,13 @@ def run_train(
     cache: StageCache,
     augmented: Callable[[], AugmentedTrain] | None = None,
     on_stage: StageCallback | None = None,
+    rank: Ranker = evaluate_model,
 ) -> StageRecord:
     """Fit ``name`` once per seed and rank every test case: ``result-<i>.npz`` and ``runs.json``.
 
-    ``augmented`` (read lazily, only if the stage has to run) trains on real + generated rows.
+    ``augmented`` (read lazily, only if the stage has to run) trains on real + generated rows;
+    ``rank`` scores the test cases (:func:`sharded_ranker` puts that on the executor). Neither
+    the executor nor the number of shards is part of the key: they change the time, not the result.
     """
     params = bench.params.get(name, {})
     material = {
@@ -430,7 +457,7 @@ def run_train(
 
     def build(folder: Path) -> dict[str, Any]:
         variant = augmented() if augmented is not None else None
-        runs = run_model(name, params, split, train, bench, on_stage, variant)
+        runs = run_model(name, params, split, train, bench, on_stage, variant, rank)
         for i, result in enumerate(runs.results):
             save_result(result, folder / f"result-{i}.npz")
         meta = {f.name: getattr(runs, f.name) for f in fields(runs) if f.name != "results"}
