@@ -134,3 +134,27 @@ def test_scientific_counts(scientific_dir, tmp_path):
     first_user = inter[inter["user_id"] == "0"]["item_id"].tolist()
     assert first_user == [str(i) for i in range(9)]
     assert np.all(np.diff(inter["user_index"].to_numpy()) >= 0)
+
+
+def test_parquet_files_ingest_like_csv(tmp_path):
+    """Parquet sources go through the same validation (a DuckDB 2 result left half-read once made
+    registering the text-cleaning function fail here)."""
+    source = tmp_path / "src"
+    source.mkdir()
+    events = pd.DataFrame(
+        {
+            "user_id": ["u1", "u1", "u2", "u3"],
+            "item_id": ["I1", "I2", "I1", "I404"],
+            "event": ["view", "purchase", "view", "view"],
+            "timestamp": ["2026-01-01", "2026-01-02", "2026-01-03", "2026-01-04"],
+        }
+    )
+    items = pd.DataFrame({"item_id": ["I1", "I2"], "title": [" Pipette  tips ", "Beaker"]})
+    events.to_parquet(source / "events.parquet")
+    items.to_parquet(source / "items.parquet")
+    spec = IngestSpec(items=source / "items.parquet", interactions=source / "events.parquet")
+    report = ingest(spec, tmp_path / "run")
+    t = report.table("interactions")
+    assert (t.records, t.kept, t.rejected) == (4, 3, 1)
+    stored = pd.read_parquet(tmp_path / "run" / "data" / "items.parquet")
+    assert stored["title"].tolist() == ["Pipette tips", "Beaker"]

@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict
 from shopaug.data.errors import DataError
 from shopaug.data.readers import REJECT_COLUMNS, FileFormat, RawTable, empty_rejects, read_raw
 from shopaug.data.schema import INTERACTIONS, ITEMS, QUERIES, TableSpec
-from shopaug.data.store import DatasetStore, connect, sql_literal
+from shopaug.data.store import DatasetStore, connect, scalar, sql_literal
 from shopaug.data.validation import ValidatedTable, validate
 
 StageCallback = Callable[[str, float], None]
@@ -222,7 +222,7 @@ def _write_store(con: duckdb.DuckDBPyConnection, store: DatasetStore, has_querie
             f"JOIN user_index u USING (user_id) JOIN (SELECT item_id, item_index FROM {item_index}) i "
             f"USING (item_id) ORDER BY u.user_index, e.timestamp NULLS FIRST, e._row",
         )
-        n_users = con.execute("SELECT count(*) FROM user_index").fetchone()[0]
+        n_users = scalar(con, "SELECT count(*) FROM user_index")
     if has_queries and _exists(con, "valid_queries"):
         store.write_table(
             con,
@@ -234,11 +234,7 @@ def _write_store(con: duckdb.DuckDBPyConnection, store: DatasetStore, has_querie
 
 
 def _exists(con: duckdb.DuckDBPyConnection, table: str) -> bool:
-    return bool(
-        con.execute(
-            "SELECT count(*) FROM duckdb_tables() WHERE table_name = ?", [table]
-        ).fetchone()[0]
-    )
+    return bool(scalar(con, "SELECT count(*) FROM duckdb_tables() WHERE table_name = ?", [table]))
 
 
 def _file_hash(path: Path) -> str:

@@ -20,7 +20,7 @@ import pandas as pd
 import pyarrow as pa
 
 from shopaug.data.errors import DataError
-from shopaug.data.store import sql_literal
+from shopaug.data.store import scalar, sql_literal
 
 FileFormat = Literal["csv", "parquet", "jsonl", "amazon-items", "amazon-inter"]
 Locator = Callable[[np.ndarray], list[str]]
@@ -135,7 +135,7 @@ def _read_csv(
     except duckdb.Error as exc:
         raise DataError(f"{path}: cannot read as CSV: {_first_line(exc)}") from exc
     columns = [c for c in _columns(con, relation) if c != "_row"]
-    n_ok = con.execute(f"SELECT count(*) FROM {relation}").fetchone()[0]
+    n_ok = scalar(con, f"SELECT count(*) FROM {relation}")
     bad = con.execute(
         f"SELECT line, column_name, csv_line, error_type, error_message "
         f"FROM rejects_{kind} ORDER BY line"
@@ -206,7 +206,7 @@ def _read_parquet(con: duckdb.DuckDBPyConnection, path: Path, kind: str, relatio
         )
     except duckdb.Error as exc:
         raise DataError(f"{path}: cannot read as Parquet: {_first_line(exc)}") from exc
-    n = con.execute(f"SELECT count(*) FROM {relation}").fetchone()[0]
+    n = scalar(con, f"SELECT count(*) FROM {relation}")
     return RawTable(kind, path, relation, names, int(n), lambda rows: [f"row {r}" for r in rows])
 
 

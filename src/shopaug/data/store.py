@@ -120,6 +120,15 @@ class DatasetStore:
             (self.root / name).unlink(missing_ok=True)
 
 
+def scalar(con: duckdb.DuckDBPyConnection, sql: str, params: list[Any] | None = None) -> Any:
+    """The single value of a one-row query, with the result read to its end.
+
+    DuckDB 2 keeps a partly fetched result (``fetchone``) open on the connection and then refuses
+    some later work on it (registering a function raises "unfinished result"); ``fetchall`` ends it.
+    """
+    return con.execute(sql, params or []).fetchall()[0][0]
+
+
 def sql_literal(text: str) -> str:
     """A SQL string literal; DuckDB takes file paths and names in literals, not parameters."""
     return "'" + text.replace("'", "''") + "'"

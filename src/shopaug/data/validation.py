@@ -18,7 +18,7 @@ from shopaug.data.cleaning import clean_text_arrow
 from shopaug.data.errors import DataError
 from shopaug.data.readers import REJECT_COLUMNS, RawTable, empty_rejects
 from shopaug.data.schema import ColumnSpec, TableSpec
-from shopaug.data.store import sql_literal
+from shopaug.data.store import scalar, sql_literal
 
 #: Timestamps: epoch numbers above this are taken as milliseconds, below as seconds.
 EPOCH_MS_THRESHOLD = 1e11
@@ -98,7 +98,7 @@ def validate(
         f"CREATE OR REPLACE TEMP TABLE {relation} AS "
         f"SELECT {select} FROM {checked} WHERE len(_problems) = 0 ORDER BY _row"
     )
-    n_kept = con.execute(f"SELECT count(*) FROM {relation}").fetchone()[0]
+    n_kept = scalar(con, f"SELECT count(*) FROM {relation}")
     con.execute(f"DROP TABLE {checked}")
     all_rejects = pd.concat(
         [df for df in (raw.structural_rejects, rejects) if len(df)] or [rejects], ignore_index=True
