@@ -64,6 +64,12 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1, help="torch threads (shared machine)")
     parser.add_argument("--encoder", default=None, help="local sentence-transformers folder")
     parser.add_argument(
+        "--query-backend",
+        default="auto",
+        choices=["auto", "onnx", "torch"],
+        help="query encoding runtime (SearchConfig.query_backend)",
+    )
+    parser.add_argument(
         "--encoded-items",
         type=int,
         default=None,
@@ -84,7 +90,7 @@ def main() -> None:
     encoder = TextEncoder(args.encoder)
     engine = SearchEngine.build(
         shop.items,
-        SearchConfig(encoder=args.encoder),
+        SearchConfig(encoder=args.encoder, query_backend=args.query_backend),
         encoder,
         progress=True,
         item_vectors=item_vectors(shop, encoder, args.encoded_items),
@@ -99,6 +105,8 @@ def main() -> None:
             # timed query (all distinct) is encoded by the model
             engine = SearchEngine.load(Path(tmp) / "index", encoder=encoder)
             engine.search("warm up the model", k=10, mode=mode)  # type: ignore[arg-type]
+            if mode != "bm25":
+                print(f"query encoding on {engine.query_encoder.runtime}")
             wall, cpu = [], []
             for query in queries:
                 begin, begin_cpu = time.perf_counter(), time.process_time()

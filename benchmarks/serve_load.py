@@ -38,19 +38,21 @@ LOCUSTFILE = Path(__file__).with_name("serve_locustfile.py")
 API_KEY = "bench-key"
 
 
-def make_plan(run_dir: Path, path: Path, seed: int = 0) -> Path:
-    """Known users, item ids and two-word title queries for the simulated users to draw from."""
+def make_plan(run_dir: Path, path: Path, seed: int = 0, n_queries: int = 500) -> Path:
+    """Known users, item ids and distinct two-word title queries for the simulated users to draw
+    from; ``n_queries`` 0 takes every distinct pair of adjacent title words, so that nearly every
+    search request is a query the service has not encoded yet."""
     version = RunLayout(run_dir).version_dir(RunLayout(run_dir).current())
     items = pd.read_parquet(version / "items.parquet")
     events = pd.read_parquet(version / "events.parquet", columns=["user_id"])
+    pairs = {}
+    for title in items["title"].dropna().astype(str):
+        words = [w.lower() for w in title.split() if w.isalpha() and len(w) > 2]
+        pairs.update(dict.fromkeys(" ".join(words[i : i + 2]) for i in range(len(words) - 1)))
     rng = np.random.default_rng(seed)
-    titles = items["title"].dropna().astype(str).sample(500, replace=True, random_state=seed)
-    queries = []
-    for title in titles:
-        words = [w for w in title.split() if w.isalpha() and len(w) > 2]
-        if len(words) >= 2:
-            start = int(rng.integers(0, len(words) - 1))
-            queries.append(" ".join(words[start : start + 2]).lower())
+    distinct = list(pairs)
+    take = len(distinct) if n_queries == 0 else min(n_queries, len(distinct))
+    queries = [distinct[i] for i in rng.permutation(len(distinct))[:take]]
     plan = {
         "users": events["user_id"]
         .drop_duplicates()
@@ -125,6 +127,13 @@ def main() -> None:
     parser.add_argument("--endpoints", default=",".join(ENDPOINTS))
     parser.add_argument("--json", type=Path, help="Also write the figures here.")
     parser.add_argument(
+        "--queries",
+        type=int,
+        default=500,
+        help="Distinct search queries to draw from (0: every adjacent pair of title words; "
+        "then nearly every request encodes a new query).",
+    )
+    parser.add_argument(
         "--search-mode", choices=["bm25", "dense", "hybrid"], help="Serve /search in this mode."
     )
     args = parser.parse_args()
@@ -136,7 +145,8 @@ def main() -> None:
         shutil.copytree(args.run_dir, run_dir)
         if args.search_mode:
             (run_dir / "serve.json").write_text(json.dumps({"search_mode": args.search_mode}))
-        plan_path = make_plan(run_dir, tmp_dir / "plan.json")
+        plan_path = make_plan(run_dir, tmp_dir / "plan.json", n_queries=args.queries)
+        console.print(f"{len(json.loads(plan_path.read_text())['queries']):,} distinct queries")
         port = free_port()
         url = f"http://127.0.0.1:{port}"
         process = start_service(run_dir, args.workers, port)

@@ -120,6 +120,17 @@ def test_yes_answers_become_rows_with_provenance(context, tmp_path) -> None:
     assert judged.report()["yes"] == 3 and judged.report()["no"] == 6
 
 
+def test_accept_all_control_takes_every_candidate_without_asking(context, tmp_path) -> None:
+    backend = fake(tmp_path)
+    judged = LLMColdJudge(max_events=0, candidates=3, accept_all=True).bind(backend).judge(context)
+    asked = LLMColdJudge(max_events=0, candidates=3).bind(fake(tmp_path / "b")).judge(context)
+    assert backend.usage.calls == 0 and judged.cost.calls == 0
+    assert judged.table[["item", "row"]].equals(asked.table[["item", "row"]])
+    assert (judged.table["answer"] == "yes").all() and len(judged.samples) == 9
+    assert set(judged.samples.generator) == {"no judge (accept_all)"}
+    np.testing.assert_allclose(judged.samples.score, asked.table["similarity"])
+
+
 def test_failures_are_recorded_and_never_raised(context, tmp_path) -> None:
     def broken_for_nine(messages, params) -> str:
         return "not json" if new_item(messages) == 9 else judge_even_items(messages, params)

@@ -19,6 +19,17 @@ def test_upsert_retires_the_old_slot_of_a_changed_item(catalog: pd.DataFrame) ->
     assert table.slot_of["A1"] == len(catalog)
 
 
+def test_values_follow_upserts(catalog: pd.DataFrame) -> None:
+    table = ItemTable()
+    table.upsert(catalog)
+    assert table.values(np.array([1, 0]), ["item_id", "brand"]) == {
+        "item_id": ["A2", "A1"],
+        "brand": ["Vomi", "Tianofa"],
+    }
+    table.upsert(catalog.iloc[[0]].assign(title="Tianofa Dog Collar v2"))
+    assert table.values(np.array([len(catalog)]), ["title"]) == {"title": ["Tianofa Dog Collar v2"]}
+
+
 def test_remove_unknown_id_changes_nothing(catalog: pd.DataFrame) -> None:
     table = ItemTable()
     table.upsert(catalog)

@@ -1,9 +1,11 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
+from shopaug.encode.onnx_query import OnnxUnavailable
 from shopaug.search import dense as dense_module
-from shopaug.search.dense import DenseIndex
+from shopaug.search.dense import DenseIndex, QueryEncoder
 
 
 def unit(rows: np.ndarray) -> np.ndarray:
@@ -38,3 +40,27 @@ def test_allowed_mask_excludes_items_on_both_paths(monkeypatch) -> None:
     assert 7 not in direct[0] and 7 not in selected[0]
     np.testing.assert_array_equal(direct[0], selected[0])
     np.testing.assert_allclose(direct[1], selected[1], rtol=1e-5)
+
+
+def test_query_encoder_backends_give_the_same_vectors(encoder) -> None:
+    pytest.importorskip("onnxruntime")
+    queries = ["cozy dog bed", "sunscreen spf 50", "cozy dog bed"]
+    onnx = QueryEncoder(encoder.model, backend="onnx")
+    torch = QueryEncoder(encoder.model, backend="torch")
+    assert onnx.runtime == "onnx" and torch.runtime == "torch"
+    on_onnx = np.stack([onnx.encode(q) for q in queries])
+    on_torch = np.stack([torch.encode(q) for q in queries])
+    np.testing.assert_allclose(on_onnx, on_torch, atol=1e-5)
+    np.testing.assert_allclose(on_onnx, encoder.encode(queries), atol=1e-5)
+
+
+def test_auto_backend_falls_back_to_torch_with_the_reason(encoder, monkeypatch) -> None:
+    def unavailable(*args: object, **kwargs: object) -> None:
+        raise OnnxUnavailable("onnxruntime is not installed")
+
+    monkeypatch.setattr(dense_module, "OnnxSentenceEncoder", unavailable)
+    auto = QueryEncoder(encoder.model, backend="auto")
+    assert auto.runtime == "torch" and "onnxruntime" in auto.fallback_reason
+    np.testing.assert_allclose(auto.encode("dog bed"), encoder.encode(["dog bed"])[0], atol=1e-5)
+    with pytest.raises(OnnxUnavailable):
+        QueryEncoder(encoder.model, backend="onnx").encode("dog bed")

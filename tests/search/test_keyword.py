@@ -65,6 +65,11 @@ def test_highlight_marks_matched_words_and_escapes_html() -> None:
         "<em>Dog</em> &lt;b&gt;<em>Collar</em>&lt;/b&gt; &amp; leash"
     )
     assert highlight("cat tree", terms) is None
+    # whole words only, any case, the same words the tokeniser keeps
+    assert highlight("dogs DOG hotdog dog_bed dog-bed", terms) == (
+        "dogs <em>DOG</em> hotdog dog_bed <em>dog</em>-bed"
+    )
+    assert highlight("Dog", set()) is None
     long = "word " * 100 + "dog " + "word " * 100
     snippet = highlight(long, terms, snippet=True)
     assert snippet.startswith("…") and snippet.endswith("…") and "<em>dog</em>" in snippet

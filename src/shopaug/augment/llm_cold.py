@@ -32,7 +32,12 @@ from shopaug.augment.llm_common import (
 )
 from shopaug.augment.samples import GeneratedSequences
 from shopaug.data.sequences import Sequences
-from shopaug.llm import GenerationRequest, PromptTemplate, load_prompt
+from shopaug.llm import Completion, GenerationRequest, PromptTemplate, load_prompt
+
+#: The stand-in answer of the ``accept_all`` control: every candidate taken, no model asked.
+_ACCEPTED = Completion(
+    text="", parsed={"answer": "yes", "reason": "accept_all: no model asked"}, backend="none"
+)
 
 
 @dataclass(frozen=True)
@@ -103,6 +108,11 @@ class LLMColdJudge(Strategy, LLMOptions):
         0.0, ge=-1, le=1, description="Candidates less similar than this are not asked about."
     )
     prompt: str = Field("cold_item_judgment", description="Prompt template name.")
+    accept_all: bool = Field(
+        False,
+        description="Ask no model: accept every pre-selected candidate. The control run that "
+        "shows what the judge adds beyond the embedding pre-selection.",
+    )
 
     def cold_items(self, context: AugmentContext) -> np.ndarray:
         """Items with at most ``max_events`` training events, fewest events first, capped at
@@ -164,16 +174,20 @@ class LLMColdJudge(Strategy, LLMOptions):
     def judge(self, context: AugmentContext, progress: ProgressHook | None = None) -> ColdJudgments:
         """Ask the model about every candidate pair; "yes" answers become samples."""
         template = load_prompt(self.prompt)
-        llm = self.llm()
         items = self.cold_items(context)
         pairs = self.find_candidates(context, items)
-        results, cost = run_batch(
-            llm,
-            self.requests(context, pairs, template),
-            f"{self.name}: {len(items)} items, {len(pairs)} pairs",
-            self.concurrency,
-            progress,
-        )
+        if self.accept_all:
+            results, cost, origin = [_ACCEPTED] * len(pairs), LLMCost(), "no judge (accept_all)"
+        else:
+            llm = self.llm()
+            results, cost = run_batch(
+                llm,
+                self.requests(context, pairs, template),
+                f"{self.name}: {len(items)} items, {len(pairs)} pairs",
+                self.concurrency,
+                progress,
+            )
+            origin = provenance(llm, template)
         answers = [r.parsed["answer"] if r.ok else None for r in results]
         table = pd.DataFrame(
             {
@@ -191,7 +205,7 @@ class LLMColdJudge(Strategy, LLMOptions):
         samples = GeneratedSequences.build(
             append_items(context.train, pairs.rows[yes], pairs.items[yes]),
             self.name,
-            provenance(llm, template),
+            origin,
             source_row=pairs.rows[yes],
             source_item=pairs.items[yes],
             score=pairs.similarity[yes],

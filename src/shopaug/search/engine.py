@@ -84,7 +84,9 @@ class SearchEngine:
     @property
     def query_encoder(self) -> QueryEncoder:
         if self._queries is None:
-            self._queries = QueryEncoder(self.encoder.model, self.encoder.device)
+            self._queries = QueryEncoder(
+                self.encoder.model, self.encoder.device, backend=self.config.query_backend
+            )
         return self._queries
 
     def __len__(self) -> int:
@@ -133,14 +135,16 @@ class SearchEngine:
         overrides the configured one for this call."""
         ranked = self.rank(query, k, filters, mode)
         terms = set(tokenize([query])[0])
-        frame = self.table.frame
-        hits = []
-        for position, (slot, score) in enumerate(zip(ranked.slots, ranked.scores), start=1):
-            row = frame.iloc[int(slot)]
-            hits.append(
-                SearchHit(row["item_id"], float(score), position, self._highlights(row, terms))
+        values = self.table.values(ranked.slots, ["item_id", *TEXT_FIELDS])
+        return [
+            SearchHit(
+                values["item_id"][i],
+                float(score),
+                i + 1,
+                self._highlights({name: values[name][i] for name in TEXT_FIELDS}, terms),
             )
-        return hits
+            for i, score in enumerate(ranked.scores)
+        ]
 
     def rank(
         self,
@@ -174,7 +178,7 @@ class SearchEngine:
         return self.table.frame["item_id"].to_numpy()[ranked.slots].tolist()
 
     @staticmethod
-    def _highlights(row: pd.Series, terms: set[str]) -> dict[str, str]:
+    def _highlights(row: dict[str, str], terms: set[str]) -> dict[str, str]:
         out = {}
         for name in TEXT_FIELDS:
             marked = highlight(row[name], terms, snippet=name == "description")

@@ -22,6 +22,7 @@ from __future__ import annotations
 import html
 import re
 from collections.abc import Sequence
+from functools import lru_cache
 
 import numpy as np
 
@@ -29,7 +30,6 @@ from shopaug.search.base import FieldWeights, ItemTable
 
 #: ``bm25s``' default token pattern; highlighting uses the same one so it marks what matched.
 TOKEN_PATTERN = r"(?u)\b\w\w+\b"
-_TOKEN_RE = re.compile(TOKEN_PATTERN)
 STOPWORDS = "english"
 #: Main documents indexed alongside a delta segment, for its corpus statistics only.
 BACKGROUND_DOCS = 2000
@@ -141,10 +141,21 @@ class KeywordIndex:
         return self._delta
 
 
+@lru_cache(maxsize=1024)
+def _terms_pattern(terms: frozenset[str]) -> re.Pattern[str]:
+    """Whole words equal to one of ``terms`` ignoring case: what the token pattern would find
+    and keep, without tokenising every word of every field (``highlight`` re-checks each match)."""
+    alternatives = "|".join(re.escape(t) for t in sorted(terms, key=len, reverse=True))
+    return re.compile(rf"(?u)\b(?:{alternatives})\b", re.IGNORECASE)
+
+
 def highlight(text: str, terms: set[str], snippet: bool = False) -> str | None:
     """``text`` (HTML-escaped) with words whose token is in ``terms`` wrapped in ``<em>``; None
     if none matched. ``snippet`` cuts long text to a window around the first match."""
-    matches = [m for m in _TOKEN_RE.finditer(text) if m.group(0).lower() in terms]
+    if not terms:
+        return None
+    candidates = _terms_pattern(frozenset(terms)).finditer(text)
+    matches = [m for m in candidates if m.group(0).lower() in terms]
     if not matches:
         return None
     start, end = 0, len(text)
