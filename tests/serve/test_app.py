@@ -320,3 +320,14 @@ def test_retrain_swaps_the_model_without_dropping_requests(live: Any) -> None:
         body = c.get("/recommend/swap-user").json()
     assert health["model_version"] == 2 and body["model_version"] == 2
     assert body["source"] == "model"  # the folded events made swap-user a known user
+
+
+def test_warm_search_prepares_the_query_and_item_encoders(service_dir: Path) -> None:
+    from shopaug.serve.app import Service
+    from shopaug.serve.schemas import ServeSettings
+
+    state = Service(service_dir, ServeSettings(warm_search=True)).state
+    queries = state.search.query_encoder
+    assert "warm up the query encoder" in queries._cache  # no first-search stall
+    assert queries.runtime in ("onnx", "torch")
+    assert state.search.encoder.misses + state.search.encoder.hits == 1

@@ -103,7 +103,10 @@ class Service:
 
         state = ShopState(bundle, self.log, encoder)
         if state.search is not None and self.settings.warm_search:
-            state.search.encoder.encode(["warm up the query encoder"])
+            # Both encoders: the query path (ONNX graph exported or loaded here, not on the
+            # first /search) and the item path that POST /items uses.
+            state.search.query_encoder.encode("warm up the query encoder")
+            state.search.encoder.encode(["warm up the item encoder"])
         return state
 
     def reload(self) -> bool:
