@@ -171,9 +171,8 @@ class ItemTable:
     def texts(self, slots: np.ndarray, fields: Sequence[str]) -> list[str]:
         """``fields`` of each slot joined into one text (empty fields skipped): what the dense
         encoder reads."""
-        part = self.frame.iloc[np.asarray(slots)]
-        columns = [part[f].tolist() for f in fields]
-        return [". ".join(p for p in parts if p) for parts in zip(*columns, strict=True)]
+        columns = self.values(slots, fields)
+        return [". ".join(p for p in parts if p) for parts in zip(*columns.values(), strict=True)]
 
     def values(self, slots: np.ndarray, fields: Sequence[str]) -> dict[str, list]:
         """``fields`` of ``slots``, one list per field. Read from per-column object arrays kept

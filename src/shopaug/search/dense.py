@@ -151,6 +151,7 @@ class QueryEncoder:
         self.fallback_reason: str | None = None
         self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
         self._encode_one: Callable[[str], np.ndarray] | None = None
+        self._runtime_name = ""
 
     def clear(self) -> None:
         """Forget memoised queries (a benchmark times each system with a cold cache)."""
@@ -160,7 +161,7 @@ class QueryEncoder:
     def runtime(self) -> str:
         """``onnx`` or ``torch``: what actually encodes (resolves ``auto``; loads the model)."""
         self._runtime()
-        return "torch" if self.backend == "torch" or self.fallback_reason else "onnx"
+        return self._runtime_name
 
     def encode(self, query: str) -> np.ndarray:
         vector = self._cache.get(query)
@@ -175,7 +176,9 @@ class QueryEncoder:
 
     def _runtime(self) -> Callable[[str], np.ndarray]:
         if self._encode_one is None:
-            self._encode_one = self._onnx_or_none() or self._torch()
+            onnx = self._onnx_or_none()
+            self._runtime_name = "torch" if onnx is None else "onnx"
+            self._encode_one = onnx or self._torch()
         return self._encode_one
 
     def _onnx_or_none(self) -> Callable[[str], np.ndarray] | None:

@@ -175,7 +175,7 @@ class SearchEngine:
         return (keyword or dense).top(k)
 
     def item_ids(self, ranked: Ranked) -> list[str]:
-        return self.table.frame["item_id"].to_numpy()[ranked.slots].tolist()
+        return self.table.values(ranked.slots, ["item_id"])["item_id"]
 
     @staticmethod
     def _highlights(row: dict[str, str], terms: set[str]) -> dict[str, str]:
