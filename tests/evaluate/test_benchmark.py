@@ -76,8 +76,34 @@ def test_missing_data_is_a_clear_error(tmp_path):
 
 
 def test_unknown_model_config_is_refused(shop_run):
-    with pytest.raises(ValueError, match="unknown model 'nope'"):
-        run_rec_benchmark(config(shop_run, models=["nope"]))
+    with pytest.raises(ValueError, match="model 'nope': unknown 'nope'"):
+        config(shop_run, models=["nope"])
+    with pytest.raises(ValueError, match="model 'a=nope': unknown 'nope'"):
+        config(shop_run, models=["a=nope"])
+    with pytest.raises(ValueError, match="label 'markov' is used twice"):
+        config(shop_run, models=["markov", "markov=pop"])
+    with pytest.raises(ValueError, match="expected NAME or LABEL=NAME"):
+        config(shop_run, models=["=markov"])
+
+
+def test_labels_compare_two_configurations_of_one_model(shop_run):
+    outcome = run_rec_benchmark(
+        config(
+            shop_run,
+            models=["first-order=markov", "markov"],
+            params={"first-order": {"order": 1, "smoothing": 10.0}},
+            n_resamples=100,
+        )
+    )
+    first, default = outcome["results"]
+    assert first["model"] == "first-order" and default["model"] == "markov"
+    assert first["config"]["estimator"] == "markov" == default["config"]["estimator"]
+    assert first["config"]["params"] == {"order": 1, "smoothing": 10.0}
+    assert default["config"]["params"] == {}
+    # Different parameters, different rankings: the labelled run really used its own.
+    assert first["metrics"]["all"]["ndcg@10"] != default["metrics"]["all"]["ndcg@10"]
+    pairs = {(c["a"], c["b"]) for c in outcome["comparisons"]}
+    assert pairs == {("markov", "first-order")}
 
 
 def test_time_protocol_runs_on_timestamped_logs(shop_run):

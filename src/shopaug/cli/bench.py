@@ -136,7 +136,12 @@ def bench_rec(
     ],
     model: Annotated[
         list[str],
-        typer.Option("--model", "-m", help="Model name (repeatable; the first is the baseline)."),
+        typer.Option(
+            "--model",
+            "-m",
+            help="Model name, or LABEL=NAME to run a model twice with different -p LABEL.* "
+            "(repeatable; the first is the baseline).",
+        ),
     ],
     out: Annotated[Path, typer.Option("--out", "-o", help="Results JSON to write.")],
     protocol: Annotated[
@@ -182,10 +187,14 @@ def bench_rec(
     ] = 0.5,
 ) -> None:
     """Train and test models on one protocol, over seeds, with confidence intervals."""
-    from shopaug.evaluate.benchmark import RecBenchConfig
+    from shopaug.evaluate.benchmark import RecBenchConfig, label_and_name
     from shopaug.models import MODELS
 
-    unknown = [m for m in model if m not in MODELS]
+    try:
+        pairs = [label_and_name(entry) for entry in model]
+    except ValueError as exc:
+        raise fail(f"--model: {exc}") from exc
+    unknown = [entry for entry, (_, name) in zip(model, pairs) if name not in MODELS]
     if unknown:
         raise fail(f"--model {unknown[0]!r}: unknown; known models: {', '.join(sorted(MODELS))}")
     try:
@@ -194,7 +203,7 @@ def bench_rec(
             protocol=protocol.upper(),
             models=model,
             seeds=seeds,
-            params=parse_params(param or [], model),
+            params=parse_params(param or [], [label for label, _ in pairs]),
             encoder=encoder,
             work_dir=work_dir,
             embed_items=embed,

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from shopaug.data.dataset import Dataset
 from shopaug.data.errors import DataError
@@ -27,7 +27,7 @@ from shopaug.data.store import DatasetStore
 from shopaug.evaluate.metrics import beyond_accuracy, item_popularity
 from shopaug.evaluate.ranking import RankingResult, evaluate_model, slice_masks
 from shopaug.evaluate.stats import compare_runs, summarize_runs
-from shopaug.models import ItemSide, Recommender, TrainData, make_model
+from shopaug.models import MODELS, ItemSide, Recommender, TrainData, make_model
 from shopaug.models.augmented import Augmentation, AugmentPlan, augment_train
 
 StageCallback = Callable[[str, float], None]
@@ -47,7 +47,10 @@ class RecBenchConfig(BaseModel):
 
     data: Path
     protocol: Literal["W", "C", "S", "T"] = "W"
+    #: Registry names, or ``LABEL=NAME`` to run one model twice under different parameters
+    #: (``first-order=markov`` with ``params={"first-order": {"order": 1}}``).
     models: list[str] = Field(min_length=1)
+    #: Hyper-parameters by label (the name itself for an entry without a label).
     params: dict[str, dict[str, Any]] = {}
     seeds: int = Field(3, ge=1)
     split_seed: int = 0
@@ -60,13 +63,31 @@ class RecBenchConfig(BaseModel):
     work_dir: Path = Path("runs/bench")
     augment: AugmentPlan | None = None
 
+    @field_validator("models")
+    @classmethod
+    def _known_and_distinct(cls, models: list[str]) -> list[str]:
+        labels = []
+        for entry in models:
+            label, name = label_and_name(entry)
+            if name not in MODELS:
+                known = ", ".join(sorted(MODELS))
+                raise ValueError(f"model {entry!r}: unknown {name!r}; known models: {known}")
+            if label in labels:
+                raise ValueError(f"model {entry!r}: label {label!r} is used twice")
+            labels.append(label)
+        return models
+
 
 @dataclass
 class ModelRuns:
-    """One model's test results over seeds, with the time its fits and evaluations took."""
+    """One model's test results over seeds, with the time its fits and evaluations took.
+
+    ``name`` labels the results; ``estimator`` is the registry name when it differs.
+    """
 
     name: str
     params: dict[str, Any]
+    estimator: str | None = None
     augmented: bool = False
     results: list[RankingResult] = field(default_factory=list)
     fit_seconds: list[float] = field(default_factory=list)
@@ -77,6 +98,21 @@ class ModelRuns:
     @property
     def label(self) -> str:
         return f"{self.name}+aug" if self.augmented else self.name
+
+
+def label_and_name(entry: str) -> tuple[str, str]:
+    """``"first-order=markov"`` → ``("first-order", "markov")``; a bare name labels itself.
+
+    Labels let one benchmark compare configurations of the same model on the same split, so
+    their paired differences come from one harness.
+    """
+    label, sep, name = entry.partition("=")
+    label, name = label.strip(), name.strip()
+    if not sep:
+        return label, label
+    if not label or not name:
+        raise ValueError(f"model entry {entry!r}: expected NAME or LABEL=NAME")
+    return label, name
 
 
 def load_dataset(config: RecBenchConfig, on_stage: StageCallback | None = None) -> Dataset:
@@ -145,14 +181,21 @@ def run_model(
     on_stage: StageCallback | None = None,
     augmented: AugmentedTrain | None = None,
     rank: Ranker = evaluate_model,
+    label: str | None = None,
 ) -> ModelRuns:
     """Fit and test ``name`` once per training seed (once only for deterministic models).
 
     With ``augmented``, each seed trains on the real rows plus the samples generated with that
-    seed (the same samples for every model of the run). ``rank`` scores the test cases.
+    seed (the same samples for every model of the run). ``rank`` scores the test cases;
+    ``label`` names the results (default: ``name``).
     """
     notify = on_stage or (lambda stage, fraction: None)
-    runs = ModelRuns(name, params, augmented=augmented is not None)
+    runs = ModelRuns(
+        label or name,
+        params,
+        estimator=name if label not in (None, name) else None,
+        augmented=augmented is not None,
+    )
     seeds = model_seeds(make_model(name, **params), config.seeds)
     for i, seed in enumerate(seeds):
         notify(f"{runs.label}: fit (seed {seed})", i / len(seeds))
@@ -221,6 +264,7 @@ def summarize_model(
         "augmentation": runs.augmentation,
         "config": {
             **config.model_dump(mode="json", exclude={"params", "models"}),
+            "estimator": runs.estimator or runs.name,
             "params": runs.params,
             "split": split.summary(),
         },
@@ -290,16 +334,19 @@ def run_rec_benchmark(
     variants: list[AugmentedTrain | None] = [None]
     if config.augment is not None:
         variants.append(AugmentedTrain(train, config.augment))
-    jobs = [(name, variant) for name in config.models for variant in variants]
+    jobs = [(entry, variant) for entry in config.models for variant in variants]
     all_runs = []
-    for i, (name, variant) in enumerate(jobs):
+    for i, (entry, variant) in enumerate(jobs):
         share = 0.9 / len(jobs)
 
         def progress(stage: str, fraction: float, i: int = i, share: float = share) -> None:
             notify(stage, 0.1 + share * (i + fraction))
 
-        params = config.params.get(name, {})
-        all_runs.append(run_model(name, params, split, train, config, progress, variant))
+        label, name = label_and_name(entry)
+        params = config.params.get(label, {})
+        all_runs.append(
+            run_model(name, params, split, train, config, progress, variant, label=label)
+        )
     notify("summarizing", 0.99)
     results = [summarize_model(r, split, train, config) for r in all_runs]
     return {

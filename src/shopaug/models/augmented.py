@@ -84,8 +84,12 @@ class Augmentation:
 
 
 def plausibility_scorer(train: TrainData) -> MarkovChain:
-    """The consistency filter's judge: a first-order chain on the real training rows only."""
-    return MarkovChain().fit(TrainData(train.sequences, train.n_items))
+    """The consistency filter's judge: a first-order chain on the real training rows only.
+
+    Pinned rather than taken from the chain's defaults: the augmentation plans were chosen on
+    validation with this judge, and ``transition_log_likelihood`` reads first-order steps anyway.
+    """
+    return MarkovChain(smoothing=10.0, order=1).fit(TrainData(train.sequences, train.n_items))
 
 
 def augment_train(
