@@ -5,9 +5,17 @@ augments the protocol's training rows with one seed, fits the model, and records
 validation NDCG@10. Test cases are never scored here; run ``shopaug bench rec --augment ...``
 with the chosen plan to report test once.
 
+Protocol C drops validation cases with cold targets (choosing on them would leak), so validation
+says nothing about cold items. ``--inner-cold SEED`` answers that from training rows alone: it
+applies protocol C again to the training split (other cold items, drawn with SEED), trains on the
+inner training rows, and also scores the inner test cases (each training row's last event) by
+cold and warm target. The outer validation and test cases are never read.
+
     export HF_HUB_OFFLINE=1
     .venv/bin/python benchmarks/tune_augment.py --protocol S --out runs/tune/augment-S.jsonl \\
         --grid '[null, {"strategies": ["crop", "substitute", "insert"]}]'
+    .venv/bin/python benchmarks/tune_augment.py --protocol C --model content --inner-cold 1 \\
+        --params '{"id_dropout": 0.5}' --grid '[null, {"strategies": ["mask", "insert"]}]'
 """
 
 from __future__ import annotations
@@ -18,20 +26,61 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
+from shopaug.data.splits import Split, make_split
+from shopaug.evaluate import evaluate_model, slice_masks
 from shopaug.evaluate.benchmark import RecBenchConfig, prepare_training
-from shopaug.models import make_model
+from shopaug.models import TrainData, make_model
 from shopaug.models.augmented import AugmentPlan, augment_train
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "amazon-scientific"
 
 
+def inner_cold_training(config: RecBenchConfig, seed: int) -> tuple[Split, TrainData]:
+    """Protocol C applied to protocol C's own training rows: a cold-item check without leakage."""
+    outer, train = prepare_training(config)
+    inner = make_split("C", outer.train, outer.n_items, seed)
+    inner_train = TrainData(
+        inner.train,
+        outer.n_items,
+        outer.train_user_index[inner.train_user_index],
+        train.n_users,
+        train.items,
+        valid=inner.valid,
+    )
+    return inner, inner_train
+
+
+#: The inner test figures kept in each record.
+KEPT = ("ndcg@10", "recall@20")
+
+
+def inner_test(estimator: Any, inner: Split) -> dict[str, dict[str, float]]:
+    """NDCG@10 and Recall@20 of the inner test cases, all and by cold / warm target."""
+    result = evaluate_model(estimator, inner.test, ks=(10, 20))
+    masks = slice_masks(result.targets, np.ones(inner.n_items), inner.cold_mask())
+    return {
+        name: {k: round(v, 5) for k, v in result.means(masks[name]).items() if k in KEPT}
+        for name in ("all", "cold", "warm")
+    }
+
+
 def run_plan(
-    plan: AugmentPlan | None, model: str, params: dict[str, Any], config: RecBenchConfig, seed: int
+    plan: AugmentPlan | None,
+    model: str,
+    params: dict[str, Any],
+    config: RecBenchConfig,
+    seed: int,
+    inner_cold: int | None = None,
 ) -> dict[str, Any]:
     """Fit once on real (+ generated) rows; return validation figures and sample counts."""
-    _, train = prepare_training(config)
+    inner = None
+    if inner_cold is None:
+        _, train = prepare_training(config)
+    else:
+        inner, train = inner_cold_training(config, inner_cold)
     summary: dict[str, Any] = {}
     if plan is not None:
         augmentation = augment_train(train, plan, seed)
@@ -39,12 +88,15 @@ def run_plan(
     estimator = make_model(model, **{"seed": seed, "num_threads": 1, **params})
     started = time.perf_counter()
     estimator.fit(train)
-    return {
+    record = {
         "valid_ndcg@10": float(estimator.best_score_),
         "best_epoch": estimator.best_epoch_,
         "fit_seconds": round(time.perf_counter() - started, 1),
         "kept": summary.get("kept", {}),
     }
+    if inner is not None:
+        record["inner_test"] = inner_test(estimator, inner)
+    return record
 
 
 def main() -> None:
@@ -57,6 +109,12 @@ def main() -> None:
     parser.add_argument("--params", default="{}", help="model parameters as JSON")
     parser.add_argument("--grid", required=True, help="JSON list of AugmentPlan fields or null")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--inner-cold",
+        type=int,
+        default=None,
+        help="apply protocol C to the training rows with this seed and score its cold targets",
+    )
     parser.add_argument("--out", type=Path, default=Path("runs/tune/augment.jsonl"))
     args = parser.parse_args()
     torch.set_num_threads(1)
@@ -73,7 +131,8 @@ def main() -> None:
             "params": params,
             "seed": args.seed,
             "plan": plan.model_dump() if plan else None,
-            **run_plan(plan, args.model, params, config, args.seed),
+            "inner_cold": args.inner_cold,
+            **run_plan(plan, args.model, params, config, args.seed, args.inner_cold),
         }
         print(json.dumps(record), flush=True)
         with args.out.open("a") as fh:

@@ -150,3 +150,40 @@ def test_items_seen_only_in_generated_rows_get_no_id_vector_but_are_trained_targ
         TrainData(both, N_ITEMS, items=real.items, valid=real.valid)
     )
     assert bool(as_real.net_.has_id[cold])
+
+
+def test_text_learns_from_real_rows_keeps_generated_rows_off_the_text_projection() -> None:
+    model = ContentSASRec(mode="fuse", text_learns_from="real", **{**FAST, "epochs": 1})
+    model.fit(toy_data())
+    model.net_.train()
+    model.net_.zero_grad(set_to_none=True)  # drop the last training step's gradients
+    real_table, generated_table = model._item_tables()
+    generated_table.sum().backward(retain_graph=True)
+    projection = model.net_.text_projection.weight
+    assert projection.grad is None or not projection.grad.any()
+    assert model.net_.item_embedding.weight.grad.any()  # the ID part still learns from them
+    model.net_.zero_grad()
+    real_table.sum().backward()
+    assert projection.grad.any()
+
+
+@pytest.mark.parametrize("learns_from, projection_moves", [("real", False), ("all", True)])
+def test_with_only_generated_rows_the_text_projection_stays_at_its_init(
+    learns_from: str, projection_moves: bool
+) -> None:
+    import torch
+
+    real = toy_data()
+    data = TrainData(real.sequences, N_ITEMS, items=real.items, valid=real.valid, n_real_rows=0)
+    model = ContentSASRec(mode="fuse", text_learns_from=learns_from, **{**FAST, "epochs": 2})
+    model.fit(data)
+    torch.manual_seed(model.seed)  # fit seeds torch the same way before building the network
+    initial = model._make_network(model.config_)
+    moved = not torch.equal(initial.text_projection.weight, model.net_.text_projection.weight)
+    assert moved == projection_moves
+    assert not torch.equal(initial.blocks[0].ffn[0].weight, model.net_.blocks[0].ffn[0].weight)
+
+
+def test_unknown_text_source_is_rejected() -> None:
+    with pytest.raises(ValueError, match="text_learns_from"):
+        ContentSASRec(text_learns_from="generated")  # type: ignore[arg-type]

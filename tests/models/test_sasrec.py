@@ -130,6 +130,7 @@ def test_windows_cover_every_target_once() -> None:
     np.testing.assert_array_equal(w.inputs[2], [0, 0, 4 + 1])
     np.testing.assert_array_equal(w.targets[2], [-1, -1, 8])
     np.testing.assert_array_equal(w.lengths, [3, 3, 1])
+    np.testing.assert_array_equal(w.rows, [0, 0, 2])  # which row each window was cut from
     assert sorted(w.targets[w.targets >= 0].tolist()) == [2, 3, 4, 5, 6, 7, 8]
 
 

@@ -34,6 +34,7 @@ from shopaug.models.sasrec import SequenceNet, SequentialRecommender
 
 Mode = Literal["fuse", "text"]
 Projection = Literal["linear", "mlp"]
+TextSource = Literal["all", "real"]
 
 
 class TextSequenceNet(SequenceNet):
@@ -66,13 +67,18 @@ class TextSequenceNet(SequenceNet):
         self.init_weights()
 
     def item_vectors(self) -> torch.Tensor:
+        text_part, id_part = self.item_parts()
+        return text_part if id_part is None else text_part + id_part
+
+    def item_parts(self) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The projected text of every item, and its ID part (None in ``"text"`` mode)."""
         vectors = self.text_projection(self.text)
         if self.item_embedding is None:
-            return vectors
+            return vectors, None
         keep = self.has_id
         if self.training and self.id_dropout > 0:
             keep = keep & (torch.rand(self.n_items, device=keep.device) >= self.id_dropout)
-        return vectors + self.item_embedding.weight * keep.unsqueeze(1).to(vectors.dtype)
+        return vectors, self.item_embedding.weight * keep.unsqueeze(1).to(vectors.dtype)
 
     def output_bias(self) -> torch.Tensor | None:
         """Items without training events never had their bias trained: they get the mean one."""
@@ -88,6 +94,9 @@ class ContentSASRec(SequentialRecommender):
     ``mode``: ``"fuse"`` (text + ID for items seen in training) or ``"text"`` (text only).
     ``projection``: ``"linear"`` or a two-layer ``"mlp"`` from the text space to ``hidden``.
     ``id_dropout``: share of items whose ID part is hidden at each training step (``"fuse"``).
+    ``text_learns_from``: ``"all"`` rows, or ``"real"`` rows only: generated rows then train the
+    transformer, the ID vectors and the biases, but not the text projection, so the text path that
+    ranks cold items is shaped by real behaviour alone, not by augmentation's guesses.
     Other parameters are :class:`~shopaug.models.sasrec.SASRec`'s. ``fit`` needs
     ``TrainData.items.embeddings`` of shape (n_items, d).
     """
@@ -99,6 +108,7 @@ class ContentSASRec(SequentialRecommender):
         mode: Mode = "fuse",
         projection: Projection = "linear",
         id_dropout: float = 0.3,
+        text_learns_from: TextSource = "all",
         **kw: Any,
     ) -> None:
         super().__init__(**kw)
@@ -106,9 +116,22 @@ class ContentSASRec(SequentialRecommender):
             raise ValueError(f"mode must be 'fuse' or 'text', not {mode!r}")
         if projection not in ("linear", "mlp"):
             raise ValueError(f"projection must be 'linear' or 'mlp', not {projection!r}")
+        if text_learns_from not in ("all", "real"):
+            raise ValueError(f"text_learns_from must be 'all' or 'real', not {text_learns_from!r}")
         self.mode = mode
         self.projection = projection
         self.id_dropout = id_dropout
+        self.text_learns_from = text_learns_from
+
+    def _item_tables(self) -> tuple[torch.Tensor, torch.Tensor]:
+        if self.text_learns_from == "all":
+            return super()._item_tables()
+        net = self.net_
+        assert isinstance(net, TextSequenceNet)
+        text_part, id_part = net.item_parts()
+        if id_part is None:
+            return text_part, text_part.detach()
+        return text_part + id_part, text_part.detach() + id_part
 
     def _network_config(self, data: TrainData) -> dict[str, Any]:
         embeddings = _item_embeddings(data)

@@ -187,12 +187,14 @@ class IdSequenceNet(SequenceNet):
 @dataclass(frozen=True)
 class Windows:
     """Training examples: ``inputs[w, c]`` (item + 1, 0 = pad) predicts ``targets[w, c]`` (-1 = none)
-    with weight ``weights[w, c]``; rows are left-padded, ``lengths`` counts filled columns."""
+    with weight ``weights[w, c]``; rows are left-padded, ``lengths`` counts filled columns, and
+    ``rows`` is the sequence row each window was cut from."""
 
     inputs: np.ndarray
     targets: np.ndarray
     weights: np.ndarray
     lengths: np.ndarray
+    rows: np.ndarray
 
     def __len__(self) -> int:
         return len(self.lengths)
@@ -229,7 +231,8 @@ def make_windows(seq: Sequences, max_len: int) -> Windows:
     targets[window, column] = seq.items[event]
     w[window, column] = weights[event]
     filled = max_len - np.argmax(inputs > 0, axis=1)
-    return Windows(inputs, targets, w, filled.astype(np.int64))
+    rows = np.repeat(np.arange(len(lengths), dtype=np.int64), n_windows)
+    return Windows(inputs, targets, w, filled.astype(np.int64), rows)
 
 
 def history_pairs(inputs: torch.Tensor, at: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -427,6 +430,15 @@ class SequentialRecommender(Recommender):
         """Items allowed in the training softmax (None: all of them)."""
         return None
 
+    def _item_tables(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Item vectors that real rows and generated rows train against, in that order.
+
+        The same table by default; a subclass returns a second one when some part of the item
+        vectors should learn from real rows only.
+        """
+        items = self.net_.item_vectors()
+        return items, items
+
     def _transformer_kwargs(self) -> dict[str, Any]:
         return {
             "hidden": self.hidden,
@@ -450,10 +462,14 @@ class SequentialRecommender(Recommender):
             self._init_from_data(self.net_, data)
             self.net_.to(self.device)
             self.n_items_ = data.n_items
-            self._train(data, make_windows(data.sequences, self.max_len), rng)
+            windows = make_windows(data.sequences, self.max_len)
+            n_real = len(data.sequences) if data.n_real_rows is None else data.n_real_rows
+            self._train(data, windows, windows.rows >= n_real, rng)
         return self
 
-    def _train(self, data: TrainData, windows: Windows, rng: np.random.Generator) -> None:
+    def _train(
+        self, data: TrainData, windows: Windows, generated: np.ndarray, rng: np.random.Generator
+    ) -> None:
         """Epoch loop with early stopping on validation NDCG@10; the best state is restored."""
         optimizer = torch.optim.AdamW(
             self.net_.parameters(), lr=self.lr, weight_decay=self.weight_decay
@@ -467,7 +483,7 @@ class SequentialRecommender(Recommender):
         self.epoch_seconds_: list[float] = []
         for epoch in range(1, self.epochs + 1):
             started = time.perf_counter()
-            loss = self._run_epoch(windows, optimizer, rng, allowed_t, candidates)
+            loss = self._run_epoch(windows, generated, optimizer, rng, allowed_t, candidates)
             self.epoch_seconds_.append(time.perf_counter() - started)
             record = {"epoch": float(epoch), "loss": loss}
             if can_validate and epoch % self.eval_every == 0:
@@ -486,6 +502,7 @@ class SequentialRecommender(Recommender):
     def _run_epoch(
         self,
         windows: Windows,
+        generated: np.ndarray,
         optimizer: torch.optim.Optimizer,
         rng: np.random.Generator,
         allowed: torch.Tensor | None,
@@ -495,23 +512,51 @@ class SequentialRecommender(Recommender):
         total, count = 0.0, 0
         for batch in length_bucketed_batches(windows.lengths, self.batch_size, rng):
             width = int(windows.lengths[batch].max())
-            inputs = torch.as_tensor(windows.inputs[batch, -width:], device=self.device)
-            targets = torch.as_tensor(windows.targets[batch, -width:], device=self.device)
-            weights = torch.as_tensor(windows.weights[batch, -width:], device=self.device)
-            at = targets >= 0
-            items = self.net_.item_vectors()
-            hidden = self.net_.encode(inputs, items)[at]
-            seen = history_pairs(inputs, at) if self.mask_history else None
-            per_position = self._position_loss(
-                hidden, items, targets[at], allowed, candidates, seen, rng
-            )
-            loss = (per_position * weights[at]).sum() / at.sum()
+            real_items, generated_items = self._item_tables()
+            groups = [(batch, real_items)]
+            if generated_items is not real_items:
+                from_generated = generated[batch]
+                groups = [
+                    (batch[~from_generated], real_items),
+                    (batch[from_generated], generated_items),
+                ]
+            loss_sum, n_targets = 0.0, 0
+            for rows, items in groups:
+                if len(rows) == 0:
+                    continue
+                part_sum, part_targets = self._weighted_loss_sum(
+                    windows, rows, width, items, allowed, candidates, rng
+                )
+                loss_sum, n_targets = loss_sum + part_sum, n_targets + part_targets
+            loss = loss_sum / n_targets
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
             total += float(loss.detach()) * len(batch)
             count += len(batch)
         return total / max(count, 1)
+
+    def _weighted_loss_sum(
+        self,
+        windows: Windows,
+        rows: np.ndarray,
+        width: int,
+        items: torch.Tensor,
+        allowed: torch.Tensor | None,
+        candidates: np.ndarray | None,
+        rng: np.random.Generator,
+    ) -> tuple[torch.Tensor, int]:
+        """Sum of weighted per-position losses of some windows, and how many targets they have."""
+        inputs = torch.as_tensor(windows.inputs[rows, -width:], device=self.device)
+        targets = torch.as_tensor(windows.targets[rows, -width:], device=self.device)
+        weights = torch.as_tensor(windows.weights[rows, -width:], device=self.device)
+        at = targets >= 0
+        hidden = self.net_.encode(inputs, items)[at]
+        seen = history_pairs(inputs, at) if self.mask_history else None
+        per_position = self._position_loss(
+            hidden, items, targets[at], allowed, candidates, seen, rng
+        )
+        return (per_position * weights[at]).sum(), int(at.sum())
 
     def _position_loss(
         self,
