@@ -111,6 +111,18 @@ def test_limit_and_items_choose_what_is_asked(tmp_path) -> None:
     assert set(run.samples.frame["item"]) == {2} and llm.calls == 1
 
 
+def test_offset_and_limit_split_a_run_into_windows(tmp_path) -> None:
+    llm = fake(tmp_path)
+    windows = [
+        LLMQueries(offset=offset, limit=2, variants=False).bind(llm).generate(CATALOG)
+        for offset in (0, 2)
+    ]
+    asked = [set(run.samples.frame["item"]) for run in windows]
+    assert asked == [{0, 1}, {2, 3}]
+    tail = LLMQueries(offset=3, variants=False).bind(llm).generate(CATALOG, items=[0, 1, 2, 3])
+    assert tail.cost.requests == 1 and tail.cost.cache_hits == 1
+
+
 def test_repeated_queries_are_dropped(tmp_path) -> None:
     def same_twice(messages, params) -> str:
         return json.dumps({"queries": ["Glass  Beaker", "glass beaker"]})

@@ -89,6 +89,13 @@ def test_profiles_step_honours_limit_and_counts_failures(tmp_path) -> None:
     assert len(run.table) == 0 and run.cost.requests == 2 and run.cost.failures == 2
 
 
+def test_profiles_step_honours_offset(tmp_path) -> None:
+    train = Sequences.from_lists(["a", "b", "c"], [[0], [1], [2]])
+    llm = FakeGenerator(cache_dir=tmp_path, respond=profile)
+    run = UserProfiles(offset=1, limit=1).bind(llm).generate(train, CATALOG)
+    assert run.cost.requests == 1 and run.table["user"].tolist() == ["b"]
+
+
 def test_no_held_out_title_reaches_a_profile_prompt(tmp_path) -> None:
     n_users = n_warm = 8  # distinct histories: no prompt is a cache hit of another
     rows = [

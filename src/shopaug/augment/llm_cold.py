@@ -115,12 +115,12 @@ class LLMColdJudge(Strategy, LLMOptions):
     )
 
     def cold_items(self, context: AugmentContext) -> np.ndarray:
-        """Items with at most ``max_events`` training events, fewest events first, capped at
-        ``limit`` (the emptiest items need the model most)."""
+        """Items with at most ``max_events`` training events, fewest events first, windowed by
+        ``offset`` and ``limit`` (the emptiest items need the model most)."""
         counts = context.item_counts
         cold = np.flatnonzero(counts <= self.max_events)
         cold = cold[np.argsort(counts[cold], kind="stable")]
-        return cold[: self.capped(len(cold))]
+        return self.window(cold)
 
     def find_candidates(self, context: AugmentContext, items: np.ndarray) -> Candidates:
         """For each item, up to ``candidates`` training rows by user-item similarity (FAISS inner

@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Self
 
+import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
@@ -48,6 +49,12 @@ class LLMOptions(BaseModel):
     )
     concurrency: int = Field(1, ge=1, description="Requests in flight at once.")
     limit: int | None = Field(None, ge=0, description="Most items (or users) to send; None: all.")
+    offset: int = Field(
+        0,
+        ge=0,
+        description="Items (or users) to skip before ``limit`` counts: windows of one long run "
+        "for several processes or machines, which share the response cache.",
+    )
 
     _bound: Generator | None = PrivateAttr(None)
 
@@ -61,8 +68,10 @@ class LLMOptions(BaseModel):
             self._bound = shared_generator(self.generator, self.generator_params)
         return self._bound
 
-    def capped(self, count: int) -> int:
-        return count if self.limit is None else min(count, self.limit)
+    def window(self, chosen: np.ndarray) -> np.ndarray:
+        """The ``limit`` entries of ``chosen`` after the first ``offset``."""
+        end = None if self.limit is None else self.offset + self.limit
+        return chosen[self.offset : end]
 
 
 def provenance(generator: Generator, template: PromptTemplate) -> str:

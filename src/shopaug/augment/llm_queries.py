@@ -203,9 +203,9 @@ class LLMQueries(LLMOptions):
         items: Sequence[int] | None = None,
         progress: ProgressHook | None = None,
     ) -> QueryRun:
-        """Queries for ``items`` (default: the whole catalog), capped at ``limit`` items."""
+        """Queries for ``items`` (default: the whole catalog), windowed by ``offset`` and ``limit``."""
         chosen = np.arange(len(catalog)) if items is None else np.asarray(items, dtype=np.int64)
-        chosen = chosen[: self.capped(len(chosen))]
+        chosen = self.window(chosen)
         search = CatalogSearch(catalog_texts(catalog))
         check = RoundTripFilter(k=self.k)
         template = load_prompt(self.prompt)

@@ -74,7 +74,7 @@ class LLMDescriptionEnricher(LLMOptions):
         template = load_prompt(self.prompt)
         llm = self.llm()
         items = empty_descriptions(self.catalog)
-        items = items[: self.capped(len(items))]
+        items = self.window(items)
         requests = [template.request(item_fields(self.catalog, i)) for i in items]
         results, cost = run_batch(
             llm, requests, f"{self.name}: {len(items)} items", self.concurrency, progress
@@ -110,6 +110,7 @@ def user_profiles(
     *,
     history: int = 10,
     limit: int | None = None,
+    offset: int = 0,
     user_index: np.ndarray | None = None,
     concurrency: int = 1,
     progress: ProgressHook | None = None,
@@ -121,7 +122,7 @@ def user_profiles(
     """
     template = load_prompt("user_profile")
     rows = np.flatnonzero(train.lengths > 0)
-    rows = rows[: len(rows) if limit is None else limit]
+    rows = rows[offset : None if limit is None else offset + limit]
     requests = [
         template.request({"history": history_text(catalog, train.row(r)[-history:].tolist())})
         for r in rows
@@ -165,6 +166,7 @@ class UserProfiles(LLMOptions):
             self.llm(),
             history=self.history,
             limit=self.limit,
+            offset=self.offset,
             user_index=user_index,
             concurrency=self.concurrency,
             progress=progress,
