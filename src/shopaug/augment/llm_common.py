@@ -69,9 +69,12 @@ class LLMOptions(BaseModel):
         return self._bound
 
     def window(self, chosen: np.ndarray) -> np.ndarray:
-        """The ``limit`` entries of ``chosen`` after the first ``offset``."""
-        end = None if self.limit is None else self.offset + self.limit
-        return chosen[self.offset : end]
+        return window(chosen, self.offset, self.limit)
+
+
+def window(chosen: np.ndarray, offset: int = 0, limit: int | None = None) -> np.ndarray:
+    """The ``limit`` entries of ``chosen`` after the first ``offset`` (all of them: ``None``)."""
+    return chosen[offset : None if limit is None else offset + limit]
 
 
 def provenance(generator: Generator, template: PromptTemplate) -> str:

@@ -26,6 +26,7 @@ from shopaug.augment.llm_common import (
     item_fields,
     provenance,
     run_batch,
+    window,
 )
 from shopaug.data.sequences import Sequences
 from shopaug.llm import Generator, load_prompt
@@ -121,8 +122,7 @@ def user_profiles(
     ``user_index`` (``TrainData.user_index``) maps rows to the dataset's user table.
     """
     template = load_prompt("user_profile")
-    rows = np.flatnonzero(train.lengths > 0)
-    rows = rows[offset : None if limit is None else offset + limit]
+    rows = window(np.flatnonzero(train.lengths > 0), offset, limit)
     requests = [
         template.request({"history": history_text(catalog, train.row(r)[-history:].tolist())})
         for r in rows

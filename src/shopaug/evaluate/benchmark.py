@@ -82,7 +82,8 @@ class RecBenchConfig(BaseModel):
 class ModelRuns:
     """One model's test results over seeds, with the time its fits and evaluations took.
 
-    ``name`` labels the results; ``estimator`` is the registry name when it differs.
+    ``name`` labels the results; ``estimator`` is the registry name (None in runs saved before
+    labels existed, whose name is the registry name).
     """
 
     name: str
@@ -193,7 +194,7 @@ def run_model(
     runs = ModelRuns(
         label or name,
         params,
-        estimator=name if label not in (None, name) else None,
+        estimator=name,
         augmented=augmented is not None,
     )
     seeds = model_seeds(make_model(name, **params), config.seeds)
