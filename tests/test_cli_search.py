@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
@@ -53,3 +54,29 @@ def test_bench_search_zero_shot_compares_with_bm25(shop_run, tmp_path, monkeypat
     pairs = {(c["a"], c["b"]) for c in outcome["comparisons"]}
     assert ("hybrid:zero-shot", "bm25") in pairs
     assert "paired differences" in result.output
+
+
+def test_bench_search_holdout_tests_on_held_out_items_queries(shop_run, tmp_path, monkeypatch):
+    monkeypatch.setenv("SHOPAUG_CACHE_DIR", str(tmp_path / "cache"))
+    run, shop = shop_run
+    made = tmp_path / "queries.parquet"  # as `shopaug augment -s llm-queries` writes it
+    titles = shop.items["title"].str.lower().str.split().str[:3].str.join(" ")
+    pd.DataFrame(
+        {"query": titles, "item": range(len(titles)), "kept": True, "origin": "llm-query"}
+    ).to_parquet(made)
+    out = tmp_path / "holdout.json"
+    args = ["bench", "search", "--data", str(run), "--out", str(out), "--holdout-items", "0.3"]
+    args += ["--synthetic-file", str(made), "--max-steps", "2", "--batch-size", "4"]
+    result = runner.invoke(app, [*args, "--work-dir", str(tmp_path / "work")])
+    assert result.exit_code == 0, result.output
+    outcome = json.loads(out.read_text())
+    assert set(outcome["results"]) == {
+        "bm25",
+        *(f"{m}:{r}" for m in ("dense", "hybrid") for r in ("zero-shot", "synthetic")),
+    }
+    holdout = outcome["data"]["holdout"]
+    assert 0 < outcome["data"]["test_queries"] <= holdout["test_items"] == holdout["test_cases"]
+    assert outcome["data"]["synthetic_pairs"] == holdout["train_pairs"] < len(titles)
+    assert set(outcome["results"]["bm25"]["metrics"]) == {"all", "round-trip-kept"}
+    refused = runner.invoke(app, [*args, "--regime", "real+synthetic"])
+    assert refused.exit_code == 2 and "drop regime real+synthetic" in refused.output

@@ -5,12 +5,16 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from pydantic import ValidationError
 
 from shopaug.data.errors import DataError
 from shopaug.search import SearchConfig, SearchEngine
 from shopaug.search.evaluate import (
+    SearchBenchConfig,
     compare,
+    holdout_split,
     query_buckets,
+    read_pairs_file,
     read_query_file,
     score_system,
     split_log,
@@ -84,3 +88,77 @@ def test_query_files_are_checked(tmp_path: Path) -> None:
         read_query_file(bad)
     with pytest.raises(DataError, match=r"\.csv, \.parquet or \.jsonl"):
         read_query_file(tmp_path / "q.txt")
+
+
+def synthetic_pairs(n_items: int) -> pd.DataFrame:
+    """Two queries per item; the round-trip filter kept the first and dropped the second."""
+    ids = [f"I{i:04d}" for i in range(n_items)]
+    return pd.DataFrame(
+        {
+            "query": [f"{kind} {i}" for i in ids for kind in ("found", "missed")],
+            "item_id": np.repeat(ids, 2),
+            "source": "llm",
+            "kept": [True, False] * n_items,
+        }
+    )
+
+
+def test_holdout_keeps_test_and_validation_items_out_of_training() -> None:
+    pairs = synthetic_pairs(400)
+    split = holdout_split(pairs, share=0.2, seed=0)
+    train, valid, test = (set(part["item_id"]) for part in (split.train, split.valid, split.test))
+    assert not (train & test) and not (train & valid) and not (valid & test)
+    assert 60 <= len(test) <= 100 and 25 <= len(valid) <= 55  # 80 and 40 expected
+    assert split.train["kept"].all()  # training takes the filter's survivors only
+    assert len(split.train) == len(train)
+    assert len(split.test) == 2 * len(test)  # test keeps the dropped queries too
+    assert {split.buckets[q] for q in split.test["query"] if q.startswith("missed")} == {
+        "round-trip-dropped"
+    }
+    assert {split.buckets[q] for q in split.test["query"] if q.startswith("found")} == {
+        "round-trip-kept"
+    }
+    assert split.sizes()["test_queries_dropped_by_round_trip"] == len(test)
+
+
+def test_holdout_is_stable_as_the_pairs_grow_and_moves_with_the_seed() -> None:
+    small, grown = (
+        holdout_split(synthetic_pairs(300), 0.2),
+        holdout_split(synthetic_pairs(600), 0.2),
+    )
+    held = set(small.test["item_id"])
+    assert held == set(grown.test["item_id"]) & {f"I{i:04d}" for i in range(300)}
+    assert held != set(holdout_split(synthetic_pairs(300), 0.2, seed=1).test["item_id"])
+
+
+def test_pairs_files_of_both_shapes_are_read(tmp_path: Path) -> None:
+    ids = np.array(["A", "B", "C"], dtype=object)
+    made = tmp_path / "queries.parquet"  # the shape `shopaug augment -s llm-queries` writes
+    pd.DataFrame(
+        {"query": ["Red Mug ", "mug"], "item": [2, 0], "kept": [True, False], "origin": "llm-query"}
+    ).to_parquet(made)
+    pairs = read_pairs_file(made, ids)
+    assert pairs.to_dict("list") == {
+        "query": ["red mug", "mug"],
+        "item_id": ["C", "A"],
+        "source": ["llm-query", "llm-query"],
+        "kept": [True, False],
+    }
+    with pytest.raises(DataError, match="row 0: item 2 is not a row of this catalog"):
+        read_pairs_file(made, ids[:2])
+    plain = tmp_path / "mine.csv"
+    pd.DataFrame({"query": ["mug"], "item_id": ["B"]}).to_csv(plain, index=False)
+    assert read_pairs_file(plain, ids).to_dict("list") == {
+        "query": ["mug"],
+        "item_id": ["B"],
+        "source": ["mine"],
+        "kept": [True],
+    }
+
+
+def test_holdout_refuses_a_query_file_and_real_queries(tmp_path: Path) -> None:
+    with pytest.raises(ValidationError, match="drop queries"):
+        SearchBenchConfig(data=tmp_path, queries=tmp_path / "q.csv", holdout_items=0.2)
+    with pytest.raises(ValidationError, match="drop regime real"):
+        SearchBenchConfig(data=tmp_path, holdout_items=0.2)
+    assert SearchBenchConfig(data=tmp_path, holdout_items=0.2, regimes=["zero-shot"])

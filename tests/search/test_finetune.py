@@ -51,6 +51,17 @@ def test_mined_negatives_are_never_a_positive_of_the_query(
         training_triples(pairs.assign(item_id="ZZ"), engine, FineTuneConfig())
 
 
+def test_repeated_log_pairs_are_kept_only_when_asked(
+    catalog: pd.DataFrame, pairs: pd.DataFrame
+) -> None:
+    engine = SearchEngine.build(catalog, SearchConfig(mode="bm25"))
+    clicks = pd.concat([pairs, pairs.iloc[[2, 2]]], ignore_index=True)  # "serum" clicked 3 times
+    once = training_triples(clicks, engine, FineTuneConfig(hard_negatives=False))
+    counted = training_triples(clicks, engine, FineTuneConfig(keep_repeats=True))
+    assert (once["query"] == "serum").sum() == 1
+    assert (counted["query"] == "serum").sum() == 3 and len(counted) == len(clicks)
+
+
 def test_a_few_steps_give_a_loadable_model_with_a_new_identity(
     catalog: pd.DataFrame, pairs: pd.DataFrame, tmp_path: Path
 ) -> None:

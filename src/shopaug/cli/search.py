@@ -111,11 +111,30 @@ def bench_search(
         str, typer.Option(help="Synthetic query source: template (item fields) or llm.")
     ] = "template",
     llm_limit: Annotated[int | None, typer.Option(help="Items sent to the LLM.")] = None,
+    synthetic_file: Annotated[
+        list[Path] | None,
+        typer.Option(
+            help="Synthetic pairs made ahead of time (queries.parquet of `shopaug augment -s "
+            "llm-queries` on this data, or query,item_id files; repeatable); replaces --synthetic."
+        ),
+    ] = None,
+    holdout_items: Annotated[
+        float | None,
+        typer.Option(
+            help="No query log: hold out this share of items; their synthetic queries are the "
+            "test cases (known-item search) and no training pair names them."
+        ),
+    ] = None,
     max_steps: Annotated[
         int | None, typer.Option(help="Fine-tuning steps at most (CPU time).")
     ] = None,
     max_pairs: Annotated[int | None, typer.Option(help="Training pairs at most.")] = None,
     batch_size: Annotated[int, typer.Option(help="Fine-tuning batch size.")] = 32,
+    epochs: Annotated[int, typer.Option(help="Fine-tuning passes over the pairs.")] = 1,
+    learning_rate: Annotated[float, typer.Option(help="Fine-tuning learning rate.")] = 3e-5,
+    keep_repeats: Annotated[
+        bool, typer.Option(help="Train on repeated log pairs as often as they occur.")
+    ] = False,
     work_dir: Annotated[Path, typer.Option(help="Where models and ingested data go.")] = Path(
         "runs/bench"
     ),
@@ -128,17 +147,26 @@ def bench_search(
         config = SearchBenchConfig(
             data=data,
             queries=queries,
-            regimes=regime or ["zero-shot", "synthetic", "real+synthetic"],
+            regimes=regime or _default_regimes(holdout_items),
             synthetic=synthetic,
             llm_limit=llm_limit,
+            synthetic_files=synthetic_file or [],
+            holdout_items=holdout_items,
             finetune=FineTuneConfig(
-                max_steps=max_steps, max_pairs=max_pairs, batch_size=batch_size
+                max_steps=max_steps,
+                max_pairs=max_pairs,
+                batch_size=batch_size,
+                epochs=epochs,
+                learning_rate=learning_rate,
+                keep_repeats=keep_repeats,
             ),
             work_dir=work_dir,
         )
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"])
+        if not where:  # a rule over several options
+            raise fail(first["msg"].removeprefix("Value error, ")) from exc
         raise fail(f"--{where} {first.get('input')!r}: {first['msg']}") from exc
     try:
         with stage_progress("bench search") as progress:
@@ -149,6 +177,12 @@ def bench_search(
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(outcome, indent=2))
     console.print(f"results: {out}")
+
+
+def _default_regimes(holdout_items: float | None) -> list[str]:
+    """Every regime; without real queries (holdout protocol) the ones that need none."""
+    regimes = ["zero-shot", "synthetic", "real+synthetic"]
+    return regimes if holdout_items is None else regimes[:2]
 
 
 def _cell(entry: dict | None) -> str:

@@ -7,6 +7,14 @@ after it in that period. Fine-tuning sees training-period queries only (real reg
 all (synthetic, made from item text); the fusion method of each hybrid is chosen on validation
 queries. Test queries reach nothing but the final scoring.
 
+Shops without a query log (``holdout_items``): a known-item protocol. A share of the items is
+held out (half as many again for validation), chosen by a hash of the item id; every synthetic
+query written for a held-out item is a test case whose one relevant item is that item, and no
+training pair names a held-out item, so the fine-tuned encoder meets test items as it would meet
+new ones. Test cases keep the queries the round-trip filter dropped (BM25 missed their item):
+they are sliced apart, since keeping only the filter's survivors would favour BM25 by
+construction.
+
 Regimes: ``zero-shot`` (the pretrained encoder, no queries), ``synthetic`` (fine-tuned on
 synthetic queries from item text) and ``real+synthetic`` (fine-tuned on training-period queries
 plus the synthetic ones). Every system is scored per query with nDCG@10, Recall@10/100 and MRR
@@ -25,7 +33,7 @@ from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from shopaug.data.errors import DataError
 from shopaug.encode import TextEncoder
@@ -56,6 +64,18 @@ class SearchBenchConfig(BaseModel):
     regimes: list[Regime] = Field(default_factory=lambda: list(REGIMES), min_length=1)
     synthetic: Literal["template", "llm"] = "template"
     llm_limit: int | None = Field(None, ge=1, description="Items sent to the LLM (None: all).")
+    synthetic_files: list[Path] = Field(
+        default_factory=list,
+        description="Synthetic pairs made ahead of time, used instead of ``synthetic``: the "
+        "queries.parquet of `shopaug augment -s llm-queries` on this data, or query,item_id files.",
+    )
+    holdout_items: float | None = Field(
+        None,
+        gt=0,
+        lt=0.5,
+        description="Known-item protocol (module docstring): share of items whose synthetic "
+        "queries are the test cases; for shops without a query log.",
+    )
     test_share: float = Field(0.3, gt=0, lt=1)
     valid_share: float = Field(0.15, ge=0, lt=1)
     finetune: FineTuneConfig = FineTuneConfig()
@@ -63,6 +83,16 @@ class SearchBenchConfig(BaseModel):
     n_resamples: int = Field(1000, ge=100)
     events: list[str] | None = None
     work_dir: Path = Path("runs/bench")
+
+    @model_validator(mode="after")
+    def _holdout_needs_no_log(self) -> SearchBenchConfig:
+        if self.holdout_items is None:
+            return self
+        if self.queries is not None:
+            raise ValueError("holdout_items makes its own test queries; drop queries")
+        if "real+synthetic" in self.regimes:
+            raise ValueError("holdout_items trains on no real queries; drop regime real+synthetic")
+        return self
 
 
 # --- the query log ----------------------------------------------------------------------------
@@ -108,6 +138,92 @@ def _read_jsonl(path: Path) -> pd.DataFrame:
     return pd.read_json(path, lines=True, dtype={"item_id": str})
 
 
+def read_pairs_file(path: Path, item_ids: np.ndarray) -> pd.DataFrame:
+    """Synthetic ``query, item_id, source, kept`` pairs from a file made ahead of time.
+
+    Two shapes: the ``queries.parquet`` of `shopaug augment -s llm-queries`, whose ``item`` is a
+    row of the catalog it was made from (``item_ids`` maps rows to ids, so it must be the same
+    data) and ``kept`` the round-trip filter's verdict; or any query file with ``item_id``
+    (:func:`read_query_file`), all of it kept.
+    """
+    if path.suffix == ".parquet" and path.is_file():
+        frame = pd.read_parquet(path)
+        if "item" in frame and "item_id" not in frame:
+            return _augment_pairs(path, frame, item_ids)
+    frame = read_query_file(path)
+    kept = frame["kept"].astype(bool) if "kept" in frame else True
+    source = frame["source"].astype(str) if "source" in frame else path.stem
+    return pd.DataFrame(
+        {"query": frame["query"], "item_id": frame["item_id"], "source": source, "kept": kept}
+    )
+
+
+def _augment_pairs(path: Path, frame: pd.DataFrame, item_ids: np.ndarray) -> pd.DataFrame:
+    missing = [c for c in ("query", "item", "kept") if c not in frame]
+    if missing:
+        raise DataError(f"{path}: missing column(s) {missing} of a `shopaug augment` query file")
+    rows = frame["item"].to_numpy()
+    outside = np.flatnonzero((rows < 0) | (rows >= len(item_ids)))
+    if len(outside):
+        raise DataError(
+            f"{path} row {int(outside[0])}: item {int(rows[outside[0]])} is not a row of this "
+            f"catalog ({len(item_ids)} items); was the file made from other data?"
+        )
+    origin = frame["origin"].astype(str) if "origin" in frame else "llm"
+    return pd.DataFrame(
+        {
+            "query": frame["query"].astype(str).str.lower().str.strip(),
+            "item_id": item_ids[rows],
+            "source": origin,
+            "kept": frame["kept"].astype(bool).to_numpy(),
+        }
+    )
+
+
+class Holdout(BaseModel):
+    """Training pairs and validation/test cases of the known-item protocol (module docstring)."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True, frozen=True)
+
+    train: pd.DataFrame
+    valid: pd.DataFrame
+    test: pd.DataFrame
+    buckets: dict[str, str]
+
+    def sizes(self) -> dict[str, int]:
+        return {
+            "train_pairs": len(self.train),
+            "valid_cases": len(self.valid),
+            "test_cases": len(self.test),
+            "test_items": int(self.test["item_id"].nunique()),
+            "test_queries_dropped_by_round_trip": sum(
+                v == "round-trip-dropped" for v in self.buckets.values()
+            ),
+        }
+
+
+def holdout_split(pairs: pd.DataFrame, share: float, seed: int = 0) -> Holdout:
+    """Hold out ``share`` of the items named in ``pairs`` for test and ``share / 2`` for
+    validation, by a seeded hash of the item id (stable as the file grows); training keeps the
+    other items' pairs that the round-trip filter kept, the cases keep every query."""
+    key = f"holdout{seed:09d}"[-16:]
+    codes = pd.util.hash_pandas_object(pairs["item_id"].astype(str), index=False, hash_key=key)
+    position = codes.to_numpy() / np.float64(2**64)
+    is_test, is_valid = position < share, (position >= share) & (position < 1.5 * share)
+    kept = pairs["kept"].astype(bool) if "kept" in pairs else pd.Series(True, index=pairs.index)
+    train = pairs[~is_test & ~is_valid & kept.to_numpy()]
+    test = pairs[is_test][["query", "item_id"]]
+    found = pairs[is_test & kept.to_numpy()]["query"]
+    buckets = {q: "round-trip-dropped" for q in test["query"]}
+    buckets.update({q: "round-trip-kept" for q in found})
+    return Holdout(
+        train=train.reset_index(drop=True),
+        valid=pairs[is_valid][["query", "item_id"]].reset_index(drop=True),
+        test=test.reset_index(drop=True),
+        buckets=buckets,
+    )
+
+
 def query_buckets(log: pd.DataFrame) -> dict[str, str]:
     """head / torso / tail of each query by its count in ``log``: sorted by count, the queries
     covering the first third of the traffic are head, the next third torso, the rest tail."""
@@ -147,16 +263,22 @@ def score_system(
 
 def summarise(scored: dict[str, Any], buckets: dict[str, str], n_resamples: int) -> dict:
     """Mean [95% CI] of every metric, overall and per frequency bucket, and latency."""
-    labels = np.array([buckets.get(q, "tail") for q in scored["queries"]])
     out: dict[str, Any] = {"metrics": {}, "latency_ms": _latency(scored["seconds"])}
-    for name, mask in [("all", np.ones(len(labels), bool))] + [(b, labels == b) for b in BUCKETS]:
-        if not mask.any():
-            continue
+    for name, mask in _slices(scored["queries"], buckets):
         out["metrics"][name] = {
             m: {**_ci(scored["values"][m][mask], n_resamples), "n": int(mask.sum())}
             for m in METRICS
         }
     return out
+
+
+def _slices(queries: list[str], buckets: dict[str, str]) -> list[tuple[str, np.ndarray]]:
+    """``all`` and every non-empty slice: head/torso/tail first (a query the log lacks is tail),
+    then any other labels (the holdout protocol's round-trip verdicts) in name order."""
+    labels = np.array([buckets.get(q, "tail") for q in queries], dtype=object)
+    present = set(labels.tolist())
+    names = [b for b in BUCKETS if b in present] + sorted(present - set(BUCKETS))
+    return [("all", np.ones(len(labels), bool))] + [(n, labels == n) for n in names]
 
 
 def _ci(values: np.ndarray, n_resamples: int) -> dict[str, Any]:
@@ -171,11 +293,8 @@ def _latency(seconds: np.ndarray) -> dict[str, float]:
 
 def compare(a: str, b: str, scored: dict[str, dict], buckets: dict[str, str], n: int) -> list:
     """Paired bootstrap of ``a - b`` per metric, overall and per bucket."""
-    labels = np.array([buckets.get(q, "tail") for q in scored[a]["queries"]])
     out = []
-    for name, mask in [("all", np.ones(len(labels), bool))] + [(x, labels == x) for x in BUCKETS]:
-        if not mask.any():
-            continue
+    for name, mask in _slices(scored[a]["queries"], buckets):
         for metric in METRICS:
             test = paired_bootstrap(
                 scored[a]["values"][metric][mask], scored[b]["values"][metric][mask], n
@@ -200,20 +319,27 @@ def run_search_benchmark(
     say = on_stage or (lambda stage, fraction: None)
     dataset = load_dataset(config, on_stage)  # type: ignore[arg-type]  # needs data/events/work_dir
     catalog = dataset.items
-    train, valid, test = _periods(config, dataset.queries)
+    synthetic, holdout = None, None
+    if config.holdout_items is None:
+        train, valid, test = _periods(config, dataset.queries)
+        buckets = query_buckets(dataset.queries if config.queries is None else test)
+    else:
+        say("synthetic queries", 0.01)
+        holdout = holdout_split(
+            _synthetic_pairs(config, dataset), config.holdout_items, config.finetune.seed
+        )
+        synthetic, valid, test = holdout.train, holdout.valid, holdout.test
+        train, buckets = valid.iloc[:0], holdout.buckets
     known = test["item_id"].astype(str).isin(set(catalog["item_id"].astype(str)))
     test = test[known]  # a query file may name items the catalog lacks: counted, not scored
     if test.empty:
         raise DataError("no test queries whose items are in the catalog")
     if "real+synthetic" in config.regimes and train.empty:
         raise DataError("regime real+synthetic needs a query log with a training period")
-    log = dataset.queries if config.queries is None else test
-    buckets = query_buckets(log)
     say("BM25", 0.02)
     bm25 = SearchEngine.build(catalog, config.search.model_copy(update={"mode": "bm25"}))
     scored = {"bm25": score_system(bm25, test, "bm25")}
     runs: dict[str, dict[str, Any]] = {}
-    synthetic = None
     share = 0.9 / len(config.regimes)
     for i, regime in enumerate(config.regimes):
 
@@ -243,6 +369,7 @@ def run_search_benchmark(
             "test_queries": int(test["query"].nunique()),
             "test_rows_unknown_items": int((~known).sum()),
             "synthetic_pairs": 0 if synthetic is None else len(synthetic),
+            **({} if holdout is None else {"holdout": holdout.sizes()}),
         },
         "regimes": runs,
         "results": {name: summarise(s, buckets, config.n_resamples) for name, s in scored.items()},
@@ -307,6 +434,11 @@ def _periods(
 
 
 def _synthetic_pairs(config: SearchBenchConfig, dataset: Any) -> pd.DataFrame:
+    if config.synthetic_files:
+        ids = dataset.items["item_id"].astype(str).to_numpy()
+        return pd.concat(
+            [read_pairs_file(f, ids) for f in config.synthetic_files], ignore_index=True
+        )
     if config.synthetic == "llm":
         return llm_queries(dataset.items, limit=config.llm_limit)
     return TemplateQueries(seed=config.finetune.seed).generate(dataset.items)

@@ -45,6 +45,11 @@ class FineTuneConfig(BaseModel):
     learning_rate: float = Field(3e-5, gt=0)
     warmup_share: float = Field(0.1, ge=0, lt=1)
     max_pairs: int | None = Field(None, ge=1, description="Sample at most this many pairs.")
+    keep_repeats: bool = Field(
+        False,
+        description="Train on a repeated (query, item) pair as often as it occurs: in a query log "
+        "the repeats are click counts, so the pairs many shoppers chose weigh more.",
+    )
     max_steps: int | None = Field(None, ge=1, description="Stop after this many steps.")
     max_seq_length: int = Field(64, ge=8, description="Item text tokens kept (titles first).")
     hard_negatives: bool = True
@@ -67,7 +72,10 @@ def training_triples(
     missing = sorted(set(pairs["item_id"].astype(str)) - set(engine.table.slot_of))
     if missing:
         raise ValueError(f"pairs: item_id(s) not in the catalog: {missing[:5]}")
-    pairs = pairs[["query", "item_id"]].astype(str).drop_duplicates().reset_index(drop=True)
+    pairs = pairs[["query", "item_id"]].astype(str)
+    if not config.keep_repeats:
+        pairs = pairs.drop_duplicates()
+    pairs = pairs.reset_index(drop=True)
     if config.max_pairs is not None and len(pairs) > config.max_pairs:
         pairs = pairs.sample(config.max_pairs, random_state=config.seed).reset_index(drop=True)
     texts = dict(
