@@ -140,14 +140,14 @@ def bench_search(
     ),
 ) -> None:
     """Compare BM25, dense and hybrid search, zero-shot and fine-tuned, with paired CIs."""
-    from shopaug.search.evaluate import SearchBenchConfig, run_search_benchmark
+    from shopaug.search.evaluate import SearchBenchConfig, default_regimes, run_search_benchmark
     from shopaug.search.finetune import FineTuneConfig
 
     try:
         config = SearchBenchConfig(
             data=data,
             queries=queries,
-            regimes=regime or _default_regimes(holdout_items),
+            regimes=regime or default_regimes(holdout_items),
             synthetic=synthetic,
             llm_limit=llm_limit,
             synthetic_files=synthetic_file or [],
@@ -177,12 +177,6 @@ def bench_search(
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(outcome, indent=2))
     console.print(f"results: {out}")
-
-
-def _default_regimes(holdout_items: float | None) -> list[str]:
-    """Every regime; without real queries (holdout protocol) the ones that need none."""
-    regimes = ["zero-shot", "synthetic", "real+synthetic"]
-    return regimes if holdout_items is None else regimes[:2]
 
 
 def _cell(entry: dict | None) -> str:

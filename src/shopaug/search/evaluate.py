@@ -33,6 +33,7 @@ from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from shopaug.data.errors import DataError
@@ -47,6 +48,13 @@ from shopaug.search.synthetic import TemplateQueries, llm_queries
 StageCallback = Callable[[str, float], None]
 Regime = Literal["zero-shot", "synthetic", "real+synthetic"]
 REGIMES: tuple[Regime, ...] = ("zero-shot", "synthetic", "real+synthetic")
+
+
+def default_regimes(holdout_items: float | None) -> list[Regime]:
+    """Every regime; under the holdout protocol (no query log) the ones that need no real queries."""
+    return [r for r in REGIMES if holdout_items is None or r != "real+synthetic"]
+
+
 KS = (10, 100)
 METRICS = ("ndcg@10", "recall@10", "recall@100", "mrr")
 BUCKETS = ("head", "torso", "tail")
@@ -147,9 +155,9 @@ def read_pairs_file(path: Path, item_ids: np.ndarray) -> pd.DataFrame:
     (:func:`read_query_file`), all of it kept.
     """
     if path.suffix == ".parquet" and path.is_file():
-        frame = pd.read_parquet(path)
-        if "item" in frame and "item_id" not in frame:
-            return _augment_pairs(path, frame, item_ids)
+        columns = pq.read_schema(path).names
+        if "item" in columns and "item_id" not in columns:
+            return _augment_pairs(path, pd.read_parquet(path), item_ids)
     frame = read_query_file(path)
     kept = frame["kept"].astype(bool) if "kept" in frame else True
     source = frame["source"].astype(str) if "source" in frame else path.stem
