@@ -8,6 +8,12 @@ The first call is a warm-up and is left out: it evaluates the few-shot prefix, w
 reuses from its KV cache for every later call. Tokens/s is completion tokens over the call's whole
 latency (prompt evaluation included), the figure a run's progress bar shows. Quote medians; the
 machine is shared, and with its cores busy ``--threads`` above the idle cores is many times slower.
+
+To compare llama.cpp builds (the portable one ``make install`` makes against a ``GGML_NATIVE=ON``
+one), install the other build into a folder with ``pip install --target DIR`` and put DIR first on
+``PYTHONPATH``; the first line printed says which SIMD features the build that ran was compiled
+with. ``--n-batch 1`` evaluates the prompt one token at a time, which is how a native build that
+crashes on batched prompts can still be timed.
 """
 
 from __future__ import annotations
@@ -60,11 +66,16 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--items", type=int, default=8)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--n-batch", type=int, default=512, help="prompt tokens per batch")
     parser.add_argument("--show", action="store_true", help="print the generated queries")
     args = parser.parse_args()
 
+    import llama_cpp
+
+    print(f"llama_cpp {llama_cpp.__version__} from {Path(llama_cpp.__file__).parent}")
+    print(llama_cpp.llama_print_system_info().decode("utf-8", "replace").strip())
     template = load_prompt("item_queries")
-    generator = LocalGenerator(n_threads=args.threads, use_cache=False)
+    generator = LocalGenerator(n_threads=args.threads, n_batch=args.n_batch, use_cache=False)
     started = time.perf_counter()
     generator.load()
     print(f"model {generator.identity()} loaded in {time.perf_counter() - started:.2f} s")
@@ -94,7 +105,7 @@ def main() -> None:
         print(
             f"median {statistics.median(rates):.1f} tokens/s, median latency "
             f"{statistics.median(latencies):.2f} s/item ({1 / statistics.median(latencies):.2f} "
-            f"items/s), {ok}/{args.items} valid JSON, threads={args.threads}"
+            f"items/s), {ok}/{args.items} valid JSON, threads={args.threads}, n_batch={args.n_batch}"
         )
 
 
