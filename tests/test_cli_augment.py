@@ -98,6 +98,7 @@ def test_augment_without_filters_into_another_folder(shop_run, fake_encoder, tmp
         ),
         (["-s", "crop", "--aug-param", "mask.ratio=0.5"], "'mask' is not among"),
         (["-s", "crop", "--aug-param", "crop"], "expected TARGET.NAME=VALUE"),
+        (["--protocol", "Q"], "--protocol 'Q': unknown protocol; known: W, C, S, T"),
     ],
 )
 def test_bad_names_and_parameters_exit_with_2(tmp_path, extra, message) -> None:

@@ -44,3 +44,15 @@ def test_bad_config_and_bad_run_folders_are_one_line_errors(tmp_path, write):
     missing = invoke("compare", str(tmp_path / "a"), str(tmp_path / "b"))
     assert missing.exit_code == 2
     assert "(no per_user.parquet)" in missing.output
+
+
+def test_bad_model_parameters_stop_the_run_before_any_stage(tmp_path, write):
+    out = tmp_path / "run"
+    body = TINY.format(out=out).replace("markov: {}", "markov: {order: abc}")
+    result = invoke("run", str(write("bad.yaml", body)))
+    assert result.exit_code == 2
+    assert "models.markov.order: expected int >= 1 (default 5), got 'abc'" in " ".join(
+        result.output.split()
+    )
+    assert "Traceback" not in result.output
+    assert not out.exists()  # nothing was ingested, generated or cached

@@ -7,14 +7,19 @@ def write_config(write, body: str):
     return write("run.yaml", body)
 
 
-BASE = """
+AMAZON = "data: {source: amazon, path: some/folder}"
+BASE = (
+    """
 name: t
 out: runs/t
-data: {source: amazon, path: some/folder}
+"""
+    + AMAZON
+    + """
 models:
   markov: {}
   sasrec: {epochs: 2}
 """
+)
 
 
 def test_a_valid_file_becomes_the_benchmark_config(write, tmp_path):
@@ -50,7 +55,7 @@ def test_bad_keys_and_values_name_the_file_and_the_key(write, extra, expected):
 def test_unknown_model_and_data_source_errors(write):
     with pytest.raises(ConfigError, match=r"models\.bert: unknown model"):
         load_config(write_config(write, BASE + "  bert: {}\n"))
-    body = BASE.replace("data: {source: amazon, path: some/folder}", "data: {source: amazon}")
+    body = BASE.replace(AMAZON, "data: {source: amazon}")
     with pytest.raises(ConfigError, match=r"data\.path: Field required"):
         load_config(write_config(write, body))
     with pytest.raises(ConfigError, match="not valid YAML"):
@@ -79,3 +84,50 @@ def test_generator_backend_reaches_llm_strategies_unless_they_name_one(write):
     assert "crop" not in plan.params
     own = body.replace("[crop, llm-cold]", "[llm-cold]\n  params: {llm-cold: {generator: local}}")
     assert load_config(write_config(write, own)).plan().params["llm-cold"]["generator"] == "local"
+
+
+@pytest.mark.parametrize(
+    ("models", "expected"),
+    [
+        ("markov: {order: abc}", "models.markov.order: expected int >= 1 (default 5), got 'abc'"),
+        ("markov: {ordr: 2}", "models.markov.ordr: unknown parameter; did you mean 'order'?"),
+        (
+            "content: {hidden: 30, n_heads: 4}",
+            "models.content.n_heads: hidden=30 must be divisible",
+        ),
+        ("markvo: {}", "models.markvo: unknown model; did you mean 'markov'?"),
+    ],
+)
+def test_model_parameters_are_checked_when_the_file_is_read(write, models, expected):
+    body = BASE.replace("  markov: {}\n", f"  {models}\n")
+    with pytest.raises(ConfigError) as caught:
+        load_config(write_config(write, body))
+    assert expected in str(caught.value)
+
+
+def test_model_parameters_are_kept_in_their_declared_types(write):
+    body = BASE.replace("  markov: {}\n", "  markov: {order: '2', smoothing: 10}\n")
+    assert load_config(write_config(write, body)).models["markov"] == {
+        "order": 2,
+        "smoothing": 10.0,
+    }
+
+
+def test_an_unknown_top_level_key_is_named_with_the_key_it_resembles(write):
+    with pytest.raises(ConfigError) as caught:
+        load_config(write_config(write, BASE.replace("models:", "modles:")))
+    assert "modles: unknown key; did you mean 'models'?" in str(caught.value)
+    assert "Field required" not in str(caught.value)
+    with pytest.raises(ConfigError, match=r"data\.itemz: unknown key; did you mean 'items'\?"):
+        load_config(write_config(write, BASE.replace(AMAZON, "data: {source: files, itemz: x}")))
+
+
+def test_a_missing_file_names_its_key_and_the_file(write, tmp_path):
+    items = tmp_path / "nosuch.csv"
+    body = BASE.replace(AMAZON, f"data: {{source: files, items: {items}}}")
+    with pytest.raises(ConfigError) as caught:
+        load_config(write_config(write, body))
+    assert f"data.items: {items}: no such file" in str(caught.value)
+    folder = BASE.replace(AMAZON, f"data: {{source: files, items: {tmp_path}}}")
+    with pytest.raises(ConfigError, match=r"data\.items: .* is a folder, not a file"):
+        load_config(write_config(write, folder))

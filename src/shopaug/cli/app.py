@@ -3,15 +3,37 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
+from typing import Any, get_args
 
 import typer
+import typer.core
+from pydantic import ValidationError
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+
+def _flags_without_type() -> None:
+    """Typer's rich help prints a value type after every option, flags included (``--help
+    <bool>``, ``--report --no-report <bool>``), though a flag takes no value; its plain help
+    already skips them. Flags get no type column, as click shows them."""
+    option = typer.core.TyperOption
+    shown = getattr(option, "display_type_rich", None)
+    if shown is None or getattr(shown, "_skips_flags", False):
+        return  # a typer without the method renders flags through click, correctly
+
+    def display_type_rich(self: typer.core.TyperOption, ctx: Any) -> str | None:
+        return None if self.is_flag else shown(self, ctx)
+
+    display_type_rich._skips_flags = True  # type: ignore[attr-defined]
+    option.display_type_rich = display_type_rich  # type: ignore[method-assign]
+
+
+_flags_without_type()
 
 app = typer.Typer(
     help="shopaug: large-model sample augmentation for e-commerce search and recommendation.",
@@ -46,8 +68,33 @@ def stage_progress(description: str) -> Iterator[StageCallback]:
 
 def fail(message: str) -> typer.Exit:
     """Print a one-line error (no traceback) and return the exit to raise: status 2."""
-    console.print(f"[bold red]error:[/] {message}")
+    console.print(f"[bold red]error:[/] {message}", soft_wrap=True)  # one line, however long
     return typer.Exit(code=2)
+
+
+def option_error(exc: ValidationError, options: Mapping[str, str] | None = None) -> typer.Exit:
+    """A config model's first error as a one-line error naming the command-line option.
+
+    ``options`` maps field names to their options where they differ (``models`` is ``--model``);
+    a rule over several fields names its options in its own message.
+    """
+    first = exc.errors()[0]
+    message = first["msg"].removeprefix("Value error, ")
+    if not first["loc"]:
+        return fail(message)
+    field = str(first["loc"][0])
+    option = (options or {}).get(field, "--" + field.replace("_", "-"))
+    return fail(f"{option} {first.get('input')!r}: {message}")
+
+
+def protocol_option(value: str, option: str = "--protocol") -> str:
+    """``value`` as a protocol letter (any case), or a one-line error listing the protocols."""
+    from shopaug.data.splits import Protocol
+
+    protocol = value.strip().upper()
+    if protocol not in get_args(Protocol):
+        raise fail(f"{option} {value!r}: unknown protocol; known: {', '.join(get_args(Protocol))}")
+    return protocol
 
 
 def print_mapping(title: str, values: dict[str, object]) -> None:

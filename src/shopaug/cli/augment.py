@@ -7,9 +7,10 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from pydantic import ValidationError
 from rich.table import Table
 
-from shopaug.cli.app import app, console, fail
+from shopaug.cli.app import app, console, fail, option_error, protocol_option
 from shopaug.cli.augment_llm import (
     LLM_PRODUCTS,
     augment_progress,
@@ -98,6 +99,7 @@ def augment_command(
     from shopaug.evaluate.benchmark import RecBenchConfig, prepare_training
     from shopaug.models.augmented import augment_train
 
+    protocol = protocol_option(protocol)
     choice = llm_choice(llm, llm_param or [], limit)
     names = split_names(strategies)
     llm_names = [n for n in names if is_llm_strategy(n)]
@@ -112,14 +114,17 @@ def augment_command(
         assert plan is not None
         plan = with_llm(plan, choice) if choice is not None else plan
     configs = product_configs(products, product_params, choice) if choice is not None else {}
-    config = RecBenchConfig(
-        data=data,
-        protocol=protocol.upper(),
-        models=["pop"],
-        encoder=encoder,
-        work_dir=work_dir,
-        embed_items=plan is not None,
-    )
+    try:
+        config = RecBenchConfig(
+            data=data,
+            protocol=protocol,
+            models=["pop"],
+            encoder=encoder,
+            work_dir=work_dir,
+            embed_items=plan is not None,
+        )
+    except ValidationError as exc:
+        raise option_error(exc) from exc
     folder = out or (data / "augment" if (data / "data").is_dir() else work_dir / "augment")
     llm_reports: dict[str, dict] = {}
     outcome = None

@@ -126,7 +126,7 @@ def product_configs(
     """Each product's parameters (checked by building it on an empty catalog)."""
     import pandas as pd
 
-    given = parse_params(values, names, option="--aug-param")
+    given = parse_params(values, names, option="--aug-param", models={})
     configs = {name: {**choice.defaults(), **given.get(name, {})} for name in names}
     for name, params in configs.items():
         try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -10,7 +11,8 @@ import yaml
 from pydantic import ValidationError
 from rich.table import Table
 
-from shopaug.cli.app import app, console, fail, stage_progress
+from shopaug.cli.app import app, console, fail, option_error, protocol_option, stage_progress
+from shopaug.cli.models import ListsModels
 from shopaug.data.errors import DataError
 
 if TYPE_CHECKING:
@@ -21,22 +23,60 @@ bench_app = typer.Typer(help="Benchmarks on fixed protocols.", no_args_is_help=T
 app.add_typer(bench_app, name="bench")
 
 SHOWN_METRICS = ("ndcg@10", "recall@10", "recall@20", "mrr")
+#: Options of ``bench rec`` whose names differ from the ``RecBenchConfig`` field they set.
+BENCH_OPTIONS = {"models": "--model", "params": "--param", "embed_items": "--embed"}
 
 
 def parse_params(
-    values: list[str], targets: list[str], option: str = "--param"
+    values: list[str],
+    targets: list[str],
+    option: str = "--param",
+    models: Mapping[str, str] | None = None,
 ) -> dict[str, dict[str, Any]]:
-    """``sasrec.hidden=128`` → ``{"sasrec": {"hidden": 128}}`` (values read as YAML scalars)."""
+    """``sasrec.hidden=128`` → ``{"sasrec": {"hidden": 128}}`` (values read as YAML scalars).
+
+    The values of a target that is a model are checked against that model's parameter schema
+    and coerced to the declared types now, before any data is read. ``models`` maps such targets
+    (labels) to registry names; by default a target that is a registered name is that model,
+    which is what ``shopaug train -m NAME -p KEY=VALUE`` passes.
+    """
     out: dict[str, dict[str, Any]] = {}
     for value in values:
         target, sep, raw = value.partition("=")
-        model, dot, key = target.partition(".")
+        label, dot, key = target.partition(".")
         if not sep or not dot or not key:
             raise fail(f"{option} {value!r}: expected TARGET.NAME=VALUE, e.g. sasrec.hidden=128")
-        if model not in targets:
-            raise fail(f"{option} {value!r}: {model!r} is not among {targets}")
-        out.setdefault(model, {})[key] = yaml.safe_load(raw)
-    return out
+        if label not in targets:
+            raise fail(f"{option} {value!r}: {label!r} is not among {targets}")
+        out.setdefault(label, {})[key.strip()] = yaml_value(raw, option, value)
+    if models is None:
+        from shopaug.models import MODELS
+
+        models = {target: target for target in targets if target in MODELS}
+    return {
+        label: check_params(models[label], params, label, option) if label in models else params
+        for label, params in out.items()
+    }
+
+
+def yaml_value(raw: str, option: str, value: str) -> Any:
+    """A command-line value as a YAML scalar (``2`` an int, ``true`` a bool, ``null`` None)."""
+    try:
+        return yaml.safe_load(raw)
+    except yaml.YAMLError:
+        raise fail(f"{option} {value!r}: the value is not valid YAML") from None
+
+
+def check_params(name: str, params: dict[str, Any], label: str, option: str) -> dict[str, Any]:
+    """One model's parameters checked by its schema, or a one-line error naming the parameter
+    and what it takes."""
+    from shopaug.models import ParameterError, check_model_params
+
+    try:
+        return check_model_params(name, params, label)
+    except ParameterError as exc:
+        hint = f"; `shopaug models {name}` lists them" if exc.problem.startswith("unknown") else ""
+        raise fail(f"{option} {exc}{hint}") from exc
 
 
 def split_names(value: str) -> list[str]:
@@ -63,7 +103,7 @@ def augment_plan(
     ]:
         if name not in known:
             raise fail(f"{option} {name!r}: unknown; known: {', '.join(sorted(known))}")
-    by_target = parse_params(params, names + chain, option="--aug-param")
+    by_target = parse_params(params, names + chain, option="--aug-param", models={})
     try:
         plan = AugmentPlan(
             strategies=names,
@@ -129,7 +169,7 @@ def print_comparisons(comparisons: list[dict]) -> None:
     console.print(table)
 
 
-@bench_app.command("rec")
+@bench_app.command("rec", cls=ListsModels)
 def bench_rec(
     data: Annotated[
         Path, typer.Option(help="Run folder of `shopaug ingest`, or an Amazon folder.")
@@ -139,8 +179,8 @@ def bench_rec(
         typer.Option(
             "--model",
             "-m",
-            help="Model name, or LABEL=NAME to run a model twice with different -p LABEL.* "
-            "(repeatable; the first is the baseline).",
+            help="Model name (see the list below), or LABEL=NAME to run a model twice with "
+            "different -p LABEL.* (repeatable; the first is the baseline).",
         ),
     ],
     out: Annotated[Path, typer.Option("--out", "-o", help="Results JSON to write.")],
@@ -149,7 +189,13 @@ def bench_rec(
     ] = "W",
     seeds: Annotated[int, typer.Option(help="Training seeds per model.")] = 3,
     param: Annotated[
-        list[str] | None, typer.Option("--param", "-p", help="MODEL.NAME=VALUE (repeatable).")
+        list[str] | None,
+        typer.Option(
+            "--param",
+            "-p",
+            help="MODEL.NAME=VALUE, MODEL a name or label of --model (repeatable; `shopaug "
+            "models MODEL` lists its parameters).",
+        ),
     ] = None,
     encoder: Annotated[
         str | None,
@@ -187,31 +233,27 @@ def bench_rec(
     ] = 0.5,
 ) -> None:
     """Train and test models on one protocol, over seeds, with confidence intervals."""
-    from shopaug.evaluate.benchmark import RecBenchConfig, label_and_name
-    from shopaug.models import MODELS
+    from shopaug.evaluate.benchmark import RecBenchConfig, model_labels
 
+    protocol = protocol_option(protocol)
     try:
-        pairs = [label_and_name(entry) for entry in model]
+        labels = model_labels(model)
     except ValueError as exc:
-        raise fail(f"--model: {exc}") from exc
-    unknown = [entry for entry, (_, name) in zip(model, pairs) if name not in MODELS]
-    if unknown:
-        raise fail(f"--model {unknown[0]!r}: unknown; known models: {', '.join(sorted(MODELS))}")
+        raise fail(f"--model {exc}") from exc
     try:
         config = RecBenchConfig(
             data=data,
-            protocol=protocol.upper(),
+            protocol=protocol,
             models=model,
             seeds=seeds,
-            params=parse_params(param or [], [label for label, _ in pairs]),
+            params=parse_params(param or [], list(labels), models=labels),
             encoder=encoder,
             work_dir=work_dir,
             embed_items=embed,
             augment=augment_plan(augment, aug_param or [], filters, aug_weight),
         )
     except ValidationError as exc:
-        first = exc.errors()[0]
-        raise fail(f"--{first['loc'][0]} {first.get('input')!r}: {first['msg']}") from exc
+        raise option_error(exc, BENCH_OPTIONS) from exc
     run_and_report(config, out, report=report)
 
 

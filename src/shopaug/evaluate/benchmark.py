@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from shopaug.data.dataset import Dataset
 from shopaug.data.errors import DataError
@@ -27,7 +27,14 @@ from shopaug.data.store import DatasetStore
 from shopaug.evaluate.metrics import beyond_accuracy, item_popularity
 from shopaug.evaluate.ranking import RankingResult, evaluate_model, slice_masks
 from shopaug.evaluate.stats import compare_runs, summarize_runs
-from shopaug.models import MODELS, ItemSide, Recommender, TrainData, make_model
+from shopaug.models import (
+    MODELS,
+    ItemSide,
+    Recommender,
+    TrainData,
+    check_model_params,
+    make_model,
+)
 from shopaug.models.augmented import Augmentation, AugmentPlan, augment_train
 
 StageCallback = Callable[[str, float], None]
@@ -66,16 +73,25 @@ class RecBenchConfig(BaseModel):
     @field_validator("models")
     @classmethod
     def _known_and_distinct(cls, models: list[str]) -> list[str]:
-        labels = []
-        for entry in models:
-            label, name = label_and_name(entry)
-            if name not in MODELS:
-                known = ", ".join(sorted(MODELS))
-                raise ValueError(f"model {entry!r}: unknown {name!r}; known models: {known}")
-            if label in labels:
-                raise ValueError(f"model {entry!r}: label {label!r} is used twice")
-            labels.append(label)
+        try:
+            model_labels(models)
+        except ValueError as exc:
+            raise ValueError(f"model {exc}") from None
         return models
+
+    @model_validator(mode="after")
+    def _params_fit_their_models(self) -> RecBenchConfig:
+        """Parameters are checked (and coerced) by each model's schema here, before any data is
+        read, so a typo does not surface after an hour of ingest and training."""
+        labels = model_labels(self.models)
+        for label in self.params:
+            if label not in labels:
+                raise ValueError(f"params: {label!r} is not among the models {list(labels)}")
+        self.params = {
+            label: check_model_params(labels[label], params, label)
+            for label, params in self.params.items()
+        }
+        return self
 
 
 @dataclass
@@ -112,8 +128,22 @@ def label_and_name(entry: str) -> tuple[str, str]:
     if not sep:
         return label, label
     if not label or not name:
-        raise ValueError(f"model entry {entry!r}: expected NAME or LABEL=NAME")
+        raise ValueError(f"{entry!r}: expected NAME or LABEL=NAME")
     return label, name
+
+
+def model_labels(entries: list[str]) -> dict[str, str]:
+    """Label -> registry name of every model entry; an unknown name or a label used twice is
+    an error naming the entry, since parameters and results are keyed by label."""
+    labels: dict[str, str] = {}
+    for entry in entries:
+        label, name = label_and_name(entry)
+        if name not in MODELS:
+            raise ValueError(f"{entry!r}: unknown {name!r}; known models: {', '.join(MODELS)}")
+        if label in labels:
+            raise ValueError(f"{entry!r}: label {label!r} is used twice")
+        labels[label] = name
+    return labels
 
 
 def load_dataset(config: RecBenchConfig, on_stage: StageCallback | None = None) -> Dataset:

@@ -1,13 +1,17 @@
 """The one interface every recommender follows, in the manner of scikit-learn estimators.
 
-Hyper-parameters go to ``__init__`` and are plain attributes; ``fit`` learns from a
-:class:`TrainData`; ``score`` returns a dense (histories x catalog) matrix that the evaluator ranks;
-``recommend`` is ``score`` plus exclusion of seen items and a top-k. Per-event weights ride on
-``TrainData.sequences.weights`` so generated samples can count less than real ones.
+Hyper-parameters are declared once, as the class's ``Params`` schema
+(:mod:`shopaug.models.params`); ``__init__`` validates keyword arguments against it and stores
+each as a plain attribute, and ``get_params`` reads them back in the schema's order. ``fit``
+learns from a :class:`TrainData`; ``score`` returns a dense (histories x catalog) matrix that
+the evaluator ranks; ``recommend`` is ``score`` plus exclusion of seen items and a top-k.
+Per-event weights ride on ``TrainData.sequences.weights`` so generated samples can count less
+than real ones.
 """
 
 from __future__ import annotations
 
+import inspect
 import pickle
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +22,7 @@ import pandas as pd
 
 from shopaug.data.sequences import Sequences
 from shopaug.data.splits import EvalCases
+from shopaug.models.params import ModelParams, validate_params
 
 
 @dataclass
@@ -70,11 +75,37 @@ class TrainData:
 
 
 class Recommender:
-    """Base class: subclasses implement ``fit`` and ``score``; the rest is shared."""
+    """Base class: subclasses declare ``Params`` and implement ``fit`` and ``score``; the rest
+    is shared."""
 
     name: ClassVar[str] = "base"
+    #: The hyper-parameter schema: the one place names, types, ranges and defaults live.
+    Params: ClassVar[type[ModelParams]] = ModelParams
 
     n_items_: int
+
+    def __init__(self, **params: Any) -> None:
+        """Validate ``params`` against :attr:`Params` and set every parameter, given or default,
+        as an attribute; a bad one raises :class:`~shopaug.models.params.ParameterError`."""
+        checked = validate_params(self.Params, params, self.name)
+        for key in self.Params.model_fields:
+            setattr(self, key, getattr(checked, key))
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """Give each model the signature of its schema, so ``help()``, ``inspect`` and editors
+        show the real keyword arguments instead of ``**params``."""
+        super().__init_subclass__(**kwargs)
+        cls.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+            [
+                inspect.Parameter(
+                    name,
+                    inspect.Parameter.KEYWORD_ONLY,
+                    default=field.default,
+                    annotation=field.annotation,
+                )
+                for name, field in cls.Params.model_fields.items()
+            ]
+        )
 
     def fit(self, data: TrainData) -> Self:
         raise NotImplementedError
@@ -113,10 +144,8 @@ class Recommender:
         return items, scores
 
     def get_params(self) -> dict[str, Any]:
-        """The constructor's parameters (attributes without a trailing underscore)."""
-        return {
-            k: v for k, v in vars(self).items() if not k.endswith("_") and not k.startswith("_")
-        }
+        """The hyper-parameters declared in :attr:`Params`, with this model's values."""
+        return {key: getattr(self, key) for key in self.Params.model_fields}
 
     def save(self, path: str | Path) -> None:
         """Pickle the fitted model; subclasses with tensors override to save them portably."""

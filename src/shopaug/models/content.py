@@ -26,11 +26,13 @@ from typing import Any, ClassVar, Literal
 
 import numpy as np
 import torch
+from pydantic import Field
 from torch import nn
 
 from shopaug.data.sequences import Sequences
 from shopaug.models.base import TrainData
-from shopaug.models.sasrec import SequenceNet, SequentialRecommender
+from shopaug.models.params import ModelParams
+from shopaug.models.sasrec import SequenceNet, SequentialParams, SequentialRecommender
 
 Mode = Literal["fuse", "text"]
 Projection = Literal["linear", "mlp"]
@@ -88,6 +90,19 @@ class TextSequenceNet(SequenceNet):
         return torch.where(self.has_id, self.item_bias, fallback)
 
 
+class ContentParams(SequentialParams):
+    """SASRec's parameters and the four of the text path."""
+
+    mode: Mode = Field("fuse", description="Text fused with IDs, or text alone.")
+    projection: Projection = Field("linear", description="Text space to hidden width.")
+    id_dropout: float = Field(
+        0.3, ge=0, le=1, description="Share of ID parts hidden per training step (fuse)."
+    )
+    text_learns_from: TextSource = Field(
+        "all", description="Rows that train the text projection: all, or real only."
+    )
+
+
 class ContentSASRec(SequentialRecommender):
     """SASRec whose items are their projected text embeddings, fused with or replacing IDs.
 
@@ -102,26 +117,7 @@ class ContentSASRec(SequentialRecommender):
     """
 
     name: ClassVar[str] = "content"
-
-    def __init__(
-        self,
-        mode: Mode = "fuse",
-        projection: Projection = "linear",
-        id_dropout: float = 0.3,
-        text_learns_from: TextSource = "all",
-        **kw: Any,
-    ) -> None:
-        super().__init__(**kw)
-        if mode not in ("fuse", "text"):
-            raise ValueError(f"mode must be 'fuse' or 'text', not {mode!r}")
-        if projection not in ("linear", "mlp"):
-            raise ValueError(f"projection must be 'linear' or 'mlp', not {projection!r}")
-        if text_learns_from not in ("all", "real"):
-            raise ValueError(f"text_learns_from must be 'all' or 'real', not {text_learns_from!r}")
-        self.mode = mode
-        self.projection = projection
-        self.id_dropout = id_dropout
-        self.text_learns_from = text_learns_from
+    Params: ClassVar[type[ModelParams]] = ContentParams
 
     def _item_tables(self) -> tuple[torch.Tensor, torch.Tensor]:
         if self.text_learns_from == "all":

@@ -12,12 +12,25 @@ from typing import ClassVar, Literal, Self
 
 import numpy as np
 import scipy.sparse as sp
+from pydantic import Field
 
 from shopaug.data.matrices import interaction_matrix, keep_top_per_row
 from shopaug.data.sequences import Sequences
 from shopaug.models.base import Recommender, TrainData
+from shopaug.models.params import ModelParams
 
 Similarity = Literal["cosine", "jaccard"]
+
+
+class ItemKNNParams(ModelParams):
+    neighbors: int = Field(100, ge=1, description="Most similar items kept per item.")
+    shrink: float = Field(
+        50.0, ge=0, description="Added to the denominator: rarely seen pairs rank lower."
+    )
+    similarity: Similarity = Field("cosine", description="Item-item similarity measure.")
+    history_decay: float = Field(
+        0.6, ge=0, le=1, description="Weight of a history item per step back from the last."
+    )
 
 
 class ItemKNN(Recommender):
@@ -32,22 +45,9 @@ class ItemKNN(Recommender):
     """
 
     name: ClassVar[str] = "itemknn"
-
-    def __init__(
-        self,
-        neighbors: int = 100,
-        shrink: float = 50.0,
-        similarity: Similarity = "cosine",
-        history_decay: float = 0.6,
-    ) -> None:
-        self.neighbors = neighbors
-        self.shrink = shrink
-        self.similarity = similarity
-        self.history_decay = history_decay
+    Params: ClassVar[type[ModelParams]] = ItemKNNParams
 
     def fit(self, data: TrainData) -> Self:
-        if self.similarity not in ("cosine", "jaccard"):
-            raise ValueError(f"similarity must be 'cosine' or 'jaccard', not {self.similarity!r}")
         user_items = interaction_matrix(data.sequences, data.n_items)
         if self.similarity == "jaccard":
             user_items.data[:] = 1.0

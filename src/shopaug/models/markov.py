@@ -13,10 +13,12 @@ from typing import ClassVar, Self
 
 import numpy as np
 import scipy.sparse as sp
+from pydantic import Field
 
 from shopaug.data.matrices import interaction_matrix
 from shopaug.data.sequences import Sequences
 from shopaug.models.base import Recommender, TrainData
+from shopaug.models.params import ModelParams
 from shopaug.models.popularity import item_popularity
 
 
@@ -38,6 +40,16 @@ def transition_counts(sequences: Sequences, n_items: int) -> sp.csr_matrix:
     return counts
 
 
+class MarkovParams(ModelParams):
+    smoothing: float = Field(
+        30.0, ge=0, description="Weight of the popularity prior in every transition row."
+    )
+    order: int = Field(5, ge=1, description="Last items that vote (1: first-order chain).")
+    decay: float = Field(
+        0.6, ge=0, le=1, description="Weight of a vote per step back from the last item."
+    )
+
+
 class MarkovChain(Recommender):
     """P(next = j | last = i) = (count(i -> j) + smoothing * pop(j)) / (count(i -> .) + smoothing).
 
@@ -55,17 +67,9 @@ class MarkovChain(Recommender):
     """
 
     name: ClassVar[str] = "markov"
-
-    def __init__(self, smoothing: float = 30.0, order: int = 5, decay: float = 0.6) -> None:
-        self.smoothing = smoothing
-        self.order = order
-        self.decay = decay
+    Params: ClassVar[type[ModelParams]] = MarkovParams
 
     def fit(self, data: TrainData) -> Self:
-        if self.order < 1:
-            raise ValueError(f"order must be at least 1, got {self.order}")
-        if self.smoothing < 0:
-            raise ValueError(f"smoothing must be non-negative, got {self.smoothing}")
         counts = transition_counts(data.sequences, data.n_items)
         out_total = np.asarray(counts.sum(axis=1)).ravel()
         denominator = out_total + self.smoothing

@@ -18,11 +18,13 @@ from typing import Any, ClassVar, Self
 
 import numpy as np
 import scipy.sparse as sp
+from pydantic import Field
 from threadpoolctl import threadpool_limits
 
 from shopaug.data.matrices import interaction_matrix
 from shopaug.data.sequences import Sequences
 from shopaug.models.base import Recommender, TrainData
+from shopaug.models.params import ModelParams
 
 
 @contextmanager
@@ -31,13 +33,34 @@ def _single_threaded_blas() -> Iterator[None]:
         yield
 
 
+class _FactorizationParams(ModelParams):
+    """What ALS and BPR share; each adds its own training parameters."""
+
+    factors: int = Field(128, ge=1, description="Width of the user and item factors.")
+    fold_in: bool = Field(
+        True, description="Recompute the user factor from the scored history (else: learned)."
+    )
+    num_threads: int = Field(0, ge=0, description="implicit's threads (0: all cores).")
+    random_state: int | None = Field(0, description="Seed of the initial factors (null: random).")
+
+
+class ALSParams(_FactorizationParams):
+    regularization: float = Field(
+        10.0, ge=0, description="L2 penalty, weighed against confidences of about alpha."
+    )
+    alpha: float = Field(50.0, ge=0, description="Confidence 1 + alpha * event weight.")
+    iterations: int = Field(15, ge=1, description="Alternating least-squares sweeps.")
+
+
+class BPRParams(_FactorizationParams):
+    learning_rate: float = Field(0.1, ge=0, description="SGD step size.")
+    regularization: float = Field(0.01, ge=0, description="L2 penalty on the factors.")
+    iterations: int = Field(300, ge=1, description="Passes over the training events.")
+
+
 class _ImplicitFactorization(Recommender):
     """Shared fit/score of the ``implicit`` wrappers; subclasses build the estimator, turn event
     weights into its input values, and fold a history into a user factor."""
-
-    fold_in: bool
-    num_threads: int
-    random_state: int | None
 
     def fit(self, data: TrainData) -> Self:
         user_items = self._input_values(interaction_matrix(data.sequences, data.n_items))
@@ -93,24 +116,7 @@ class ALS(_ImplicitFactorization):
     """
 
     name: ClassVar[str] = "als"
-
-    def __init__(
-        self,
-        factors: int = 128,
-        regularization: float = 10.0,
-        alpha: float = 50.0,
-        iterations: int = 15,
-        fold_in: bool = True,
-        num_threads: int = 0,
-        random_state: int | None = 0,
-    ) -> None:
-        self.factors = factors
-        self.regularization = regularization
-        self.alpha = alpha
-        self.iterations = iterations
-        self.fold_in = fold_in
-        self.num_threads = num_threads
-        self.random_state = random_state
+    Params: ClassVar[type[ModelParams]] = ALSParams
 
     def _make_estimator(self) -> Any:
         from implicit.cpu.als import AlternatingLeastSquares
@@ -145,24 +151,7 @@ class BPR(_ImplicitFactorization):
     """
 
     name: ClassVar[str] = "bpr"
-
-    def __init__(
-        self,
-        factors: int = 128,
-        learning_rate: float = 0.1,
-        regularization: float = 0.01,
-        iterations: int = 300,
-        fold_in: bool = True,
-        num_threads: int = 0,
-        random_state: int | None = 0,
-    ) -> None:
-        self.factors = factors
-        self.learning_rate = learning_rate
-        self.regularization = regularization
-        self.iterations = iterations
-        self.fold_in = fold_in
-        self.num_threads = num_threads
-        self.random_state = random_state
+    Params: ClassVar[type[ModelParams]] = BPRParams
 
     def _make_estimator(self) -> Any:
         from implicit.cpu.bpr import BayesianPersonalizedRanking

@@ -12,15 +12,23 @@ from typing import ClassVar, Self
 
 import numpy as np
 import scipy.sparse as sp
+from pydantic import Field
 from scipy.stats import rankdata
 
 from shopaug.data.sequences import Sequences
 from shopaug.models.base import Recommender, TrainData
+from shopaug.models.params import ModelParams
 
 
 def item_popularity(sequences: Sequences, n_items: int) -> np.ndarray:
     """Weighted event count of every catalog item (float64, length ``n_items``)."""
     return np.bincount(sequences.items, weights=sequences.event_weights(), minlength=n_items)
+
+
+class PopularityParams(ModelParams):
+    by_category: bool = Field(
+        False, description="Rank items of the history's main categories first."
+    )
 
 
 class Popularity(Recommender):
@@ -34,9 +42,7 @@ class Popularity(Recommender):
     """
 
     name: ClassVar[str] = "pop"
-
-    def __init__(self, by_category: bool = False) -> None:
-        self.by_category = by_category
+    Params: ClassVar[type[ModelParams]] = PopularityParams
 
     def fit(self, data: TrainData) -> Self:
         popularity = item_popularity(data.sequences, data.n_items)
@@ -92,10 +98,14 @@ def _is_missing(label: object) -> bool:
     return label is None or label == "" or (isinstance(label, float) and np.isnan(label))
 
 
+class CategoryPopularityParams(PopularityParams):
+    by_category: bool = Field(
+        True, description="Rank items of the history's main categories first."
+    )
+
+
 class CategoryPopularity(Popularity):
     """:class:`Popularity` in per-category mode, so the registry can name it on its own."""
 
     name: ClassVar[str] = "pop-category"
-
-    def __init__(self, by_category: bool = True) -> None:
-        super().__init__(by_category=by_category)
+    Params: ClassVar[type[ModelParams]] = CategoryPopularityParams

@@ -28,11 +28,13 @@ from typing import Any, ClassVar, Literal, Self
 import numpy as np
 import torch
 import torch.nn.functional as F
+from pydantic import Field, ValidationInfo, field_validator
 from torch import nn
 
 from shopaug.data.sequences import Sequences
 from shopaug.data.splits import EvalCases
 from shopaug.models.base import Recommender, TrainData, mask_seen
+from shopaug.models.params import ModelParams
 
 Loss = Literal["ce", "bce", "sampled"]
 #: Rows scored at once when ranking the catalog (memory is rows x n_items floats).
@@ -348,6 +350,40 @@ class BestState:
         return self.waited >= self.patience
 
 
+class SequentialParams(ModelParams):
+    """SASRec's parameters; the content-aware model adds its own to these."""
+
+    hidden: int = Field(64, ge=1, description="Width of item vectors and hidden states.")
+    n_layers: int = Field(2, ge=1, description="Transformer blocks.")
+    n_heads: int = Field(2, ge=1, description="Attention heads per block (divide hidden).")
+    max_len: int = Field(50, ge=1, description="Most recent items of a history that count.")
+    dropout: float = Field(0.5, ge=0, lt=1, description="Input, attention, residual, FFN.")
+    lr: float = Field(1e-3, ge=0, description="AdamW learning rate.")
+    weight_decay: float = Field(0.0, ge=0, description="AdamW weight decay.")
+    batch_size: int = Field(256, ge=1, description="Training windows per step.")
+    epochs: int = Field(200, ge=1, description="Most training epochs.")
+    patience: int = Field(10, ge=1, description="Evaluations without a better valid NDCG@10.")
+    eval_every: int = Field(1, ge=1, description="Epochs between validations.")
+    loss: Loss = Field("ce", description="Full softmax, BCE or sampled softmax.")
+    n_negatives: int = Field(1, ge=1, description="Uniform negatives of bce / sampled.")
+    mask_history: bool = Field(False, description="Keep history items out of the softmax.")
+    item_bias: bool = Field(False, description="Learn an output bias per item.")
+    seed: int = Field(0, description="Initialisation, dropout and shuffling.")
+    num_threads: int | None = Field(
+        None, ge=0, description="torch threads during fit (null: leave as is)."
+    )
+    device: str = Field("cpu", description="torch device, e.g. cpu or cuda.")
+    verbose: bool = Field(False, description="Print loss and valid NDCG@10 per epoch.")
+
+    @field_validator("n_heads")
+    @classmethod
+    def _heads_divide_hidden(cls, n_heads: int, info: ValidationInfo) -> int:
+        hidden = info.data.get("hidden")
+        if hidden is not None and hidden % n_heads:
+            raise ValueError(f"hidden={hidden} must be divisible by n_heads={n_heads}")
+        return n_heads
+
+
 class SequentialRecommender(Recommender):
     """Training, scoring and checkpointing shared by SASRec and the content-aware model.
 
@@ -373,47 +409,7 @@ class SequentialRecommender(Recommender):
 
     name: ClassVar[str] = "sequential"
 
-    def __init__(
-        self,
-        hidden: int = 64,
-        n_layers: int = 2,
-        n_heads: int = 2,
-        max_len: int = 50,
-        dropout: float = 0.5,
-        lr: float = 1e-3,
-        weight_decay: float = 0.0,
-        batch_size: int = 256,
-        epochs: int = 200,
-        patience: int = 10,
-        eval_every: int = 1,
-        loss: Loss = "ce",
-        n_negatives: int = 1,
-        mask_history: bool = False,
-        item_bias: bool = False,
-        seed: int = 0,
-        num_threads: int | None = None,
-        device: str = "cpu",
-        verbose: bool = False,
-    ) -> None:
-        self.hidden = hidden
-        self.n_layers = n_layers
-        self.n_heads = n_heads
-        self.max_len = max_len
-        self.dropout = dropout
-        self.lr = lr
-        self.weight_decay = weight_decay
-        self.batch_size = batch_size
-        self.epochs = epochs
-        self.patience = patience
-        self.eval_every = eval_every
-        self.loss = loss
-        self.n_negatives = n_negatives
-        self.mask_history = mask_history
-        self.item_bias = item_bias
-        self.seed = seed
-        self.num_threads = num_threads
-        self.device = device
-        self.verbose = verbose
+    Params: ClassVar[type[ModelParams]] = SequentialParams
 
     # -- hooks -----------------------------------------------------------------------------------
 
@@ -452,8 +448,6 @@ class SequentialRecommender(Recommender):
     # -- fit -------------------------------------------------------------------------------------
 
     def fit(self, data: TrainData) -> Self:
-        if self.loss not in ("ce", "bce", "sampled"):
-            raise ValueError(f"loss must be 'ce', 'bce' or 'sampled', not {self.loss!r}")
         with _torch_threads(self.num_threads), torch.random.fork_rng(devices=[]):
             torch.manual_seed(self.seed)
             rng = np.random.default_rng(self.seed)

@@ -11,18 +11,27 @@ describe and compute a run the same way.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
-from shopaug.augment import STRATEGIES
+from shopaug.augment import STRATEGIES, make_strategy
 from shopaug.data.demo_shop import DemoShopConfig
 from shopaug.evaluate.benchmark import RecBenchConfig
-from shopaug.filter import FILTERS
-from shopaug.models import MODELS
+from shopaug.filter import FILTERS, make_filter
+from shopaug.models import MODELS, ParameterError, check_model_params
 from shopaug.models.augmented import AugmentPlan
+from shopaug.models.params import did_you_mean
 
 
 class ConfigError(ValueError):
@@ -55,6 +64,16 @@ class FilesSource(_Section):
     interactions: Path | None = None
     queries: Path | None = None
     rename: dict[str, dict[str, str]] = {}
+
+    @field_validator("items", "interactions", "queries")
+    @classmethod
+    def _is_a_file(cls, path: Path | None) -> Path | None:
+        """Checked at load time, so a wrong path fails naming its key, not after other stages."""
+        if path is None or path.is_file():
+            return path
+        raise ValueError(
+            f"{path}: is a folder, not a file" if path.is_dir() else f"{path}: no such file"
+        )
 
 
 class RunDirSource(_Section):
@@ -146,11 +165,7 @@ class RunConfig(_Section):
     @model_validator(mode="after")
     def _known_names(self) -> RunConfig:
         """Model, strategy and filter names and parameters are checked now, not mid-run."""
-        for name in self.models:
-            if name not in MODELS:
-                raise ValueError(
-                    f"models.{name}: unknown model; known: {', '.join(sorted(MODELS))}"
-                )
+        self.models = {name: _model_params(name, params) for name, params in self.models.items()}
         if self.augment is not None:
             for name in self.augment.strategies:
                 if name not in STRATEGIES:
@@ -162,8 +177,8 @@ class RunConfig(_Section):
                     raise ValueError(f"augment.filters: unknown {name!r}; known: {known}")
             plan = self.plan()
             assert plan is not None
-            plan.build_strategies()
-            plan.build_filters()
+            _check_parts(plan.strategies, plan.params, make_strategy, "augment.params")
+            _check_parts(plan.filters, plan.filter_params, make_filter, "augment.filter_params")
         return self
 
     @property
@@ -220,6 +235,35 @@ class RunConfig(_Section):
         return (self.out.resolve() / "mlartifacts").as_uri()
 
 
+def _model_params(name: str, params: dict[str, Any]) -> dict[str, Any]:
+    """One ``models:`` entry checked by the model's schema (values coerced to their types)."""
+    if name not in MODELS:
+        suggestion = did_you_mean(name, list(MODELS))
+        raise ValueError(f"models.{name}: unknown model{suggestion} (known: {', '.join(MODELS)})")
+    try:
+        return check_model_params(name, params)
+    except ParameterError as exc:  # "markov.order: expected int >= 1 (default 5), got 'abc'"
+        raise ValueError(f"models.{exc}") from None
+
+
+def _check_parts(
+    names: list[str],
+    params: dict[str, dict[str, Any]],
+    build: Callable[..., Any],
+    key: str,
+) -> None:
+    """Build each strategy or filter once, so a bad parameter fails naming its key path."""
+    for name in names:
+        try:
+            build(name, **params.get(name, {}))
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(part) for part in (name, *first["loc"]))
+            raise ValueError(
+                f"{key}.{where}: {first['msg']} (got {first.get('input')!r})"
+            ) from None
+
+
 def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> RunConfig:
     """Read and validate a run YAML; relative paths in it are relative to the working directory.
 
@@ -242,8 +286,13 @@ def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> Ru
 
 
 def describe_error(exc: ValidationError) -> str:
-    """The first error as ``key.path: message (got value)``; union branch names are dropped."""
-    first = exc.errors()[0]
+    """The first error as ``key.path: message (got value)``; union branch names are dropped.
+
+    An unknown key comes first, with the known key it most resembles: a typo (``modles:``)
+    also makes the key it was meant to be missing, and the typo is the thing to fix.
+    """
+    errors = exc.errors()
+    first = next((e for e in errors if e["type"] == "extra_forbidden"), errors[0])
     # A discriminated union puts the chosen branch ('demo', 'amazon', ...) into the location.
     branches = {"demo", "amazon", "files", "run_dir"}
     loc = [str(p) for i, p in enumerate(first["loc"]) if not (i == 1 and p in branches)]
@@ -252,7 +301,37 @@ def describe_error(exc: ValidationError) -> str:
     if not where:  # whole-config checks name their key in the message
         return message
     if first["type"] == "extra_forbidden":
-        return f"{where}: unknown key"
+        known = known_keys(RunConfig, first["loc"][:-1])
+        hint = did_you_mean(loc[-1], known) or f" (known: {', '.join(known)})"
+        return f"{where}: unknown key{hint}"
     got = first.get("input")
-    shown = "" if isinstance(got, dict) or first["type"] == "missing" else f" (got {got!r})"
-    return f"{where}: {message}{shown}"
+    quiet = isinstance(got, dict) or first["type"] in ("missing", "value_error")
+    return f"{where}: {message}{'' if quiet else f' (got {got!r})'}"
+
+
+def known_keys(section: type[BaseModel], path: Sequence[str | int]) -> list[str]:
+    """The keys allowed at ``path`` (an error location) inside ``section``, to suggest from."""
+    annotation: Any = section
+    for part in path:
+        annotation = _child(annotation, part)
+    return [name for model in _models_in(annotation) for name in model.model_fields]
+
+
+def _child(annotation: Any, part: str | int) -> Any:
+    """What sits at key ``part`` of a section: a field's type, or the branch of a union named
+    by its tag (``data: {source: files}`` puts ``files`` into the location)."""
+    models = _models_in(annotation)
+    for model in models:
+        if part in model.model_fields:
+            return model.model_fields[part].annotation
+    tagged = [
+        m for m in models if any(part in get_args(f.annotation) for f in m.model_fields.values())
+    ]
+    return tagged[0] if tagged else None
+
+
+def _models_in(annotation: Any) -> list[type[BaseModel]]:
+    """The pydantic models an annotation can be (``X | None``, unions, ``Annotated``)."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [annotation]
+    return [model for arg in get_args(annotation) for model in _models_in(arg)]
