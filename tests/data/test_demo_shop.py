@@ -6,12 +6,26 @@ default size, because that is what ``shopaug demo`` trains on.
 
 from __future__ import annotations
 
+import fnmatch
+import tomllib
+from importlib import resources
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
 from pydantic import ValidationError
 
-from shopaug.data.demo_shop import DemoShop, DemoShopConfig, generate_demo_shop, write_demo_shop
+from shopaug.data.demo_shop import (
+    VOCABULARY_DIR,
+    WORD_POOLS,
+    DemoShop,
+    DemoShopConfig,
+    DemoVocabulary,
+    demo_vocabulary,
+    generate_demo_shop,
+    write_demo_shop,
+)
 from shopaug.data.schema import INTERACTIONS, ITEMS, QUERIES, split_categories
 
 SMALL = DemoShopConfig(n_items=800, n_users=500)
@@ -250,3 +264,59 @@ def test_knobs_can_be_switched_off() -> None:
     assert not quiet.interactions.duplicated().any()
     assert not quiet.items["title"].str.contains("&amp;", regex=False).any()
     assert quiet.items["item_id"].isin(quiet.interactions["item_id"]).all()
+
+
+def test_vocabulary_loads_from_package_data() -> None:
+    folder = resources.files("shopaug.data").joinpath(VOCABULARY_DIR)
+    shipped = {f.name for f in folder.iterdir() if f.name.endswith(".yaml")}
+    assert shipped == {f"{name}.yaml" for name in DemoVocabulary.model_fields}
+    vocab = demo_vocabulary()
+    assert vocab is demo_vocabulary()  # read once
+    assert len(vocab.categories) >= 5 and len(vocab.nouns) >= 100
+    for dept in vocab.categories.values():
+        for sub in dept.subcategories.values():
+            assert sub.nouns and sub.attributes and sub.median_price > 0
+            assert all(dept.pool(key, sub) for key in WORD_POOLS)
+    nouns = set(vocab.nouns)
+    assert set(vocab.complements) <= nouns
+    assert {t for targets in vocab.complements.values() for t in targets} <= nouns
+    assert set(vocab.plurals) <= nouns
+    assert vocab.brands.syllables and vocab.brands.reserved
+    assert sum(k.share for k in vocab.queries.kinds.values()) > 0
+
+
+def test_every_shop_category_and_brand_comes_from_the_vocabulary(shop: DemoShop) -> None:
+    vocab = demo_vocabulary()
+    for path in shop.items["categories"].unique():
+        dept, sub, _leaf = path.split(" > ")
+        assert sub in vocab.categories[dept].subcategories, path
+    brands = pd.Series(shop.items["brand"].unique())
+    assert not set(brands) & set(vocab.brands.reserved)
+    made_of_syllables = f"(?:{'|'.join(vocab.brands.syllables)}){{2,3}}"
+    assert brands.str.lower().str.fullmatch(made_of_syllables).all()
+
+
+def test_vocabulary_files_are_in_the_wheel() -> None:
+    """``pyproject.toml``'s package data must match every file, or a wheel ships without them."""
+    root = Path(__file__).resolve().parents[2]
+    patterns = tomllib.loads((root / "pyproject.toml").read_text(encoding="utf-8"))["tool"][
+        "setuptools"
+    ]["package-data"]["shopaug"]
+    folder = root / "src" / "shopaug" / "data" / VOCABULARY_DIR
+    for path in folder.iterdir():
+        relative = path.relative_to(root / "src" / "shopaug").as_posix()
+        assert any(fnmatch.fnmatch(relative, p) for p in patterns), relative
+
+
+def test_broken_vocabulary_fails_loudly() -> None:
+    good = demo_vocabulary().model_dump()
+    bare_no = {**good, "brands": {**good["brands"], "syllables": ["ka", False]}}  # YAML `no`
+    with pytest.raises(ValidationError, match="syllables"):
+        DemoVocabulary.model_validate(bare_no)
+    unknown = {**good, "complements": {**good["complements"], "Laptop": ["Flux Capacitor"]}}
+    with pytest.raises(ValidationError, match="Flux Capacitor"):
+        DemoVocabulary.model_validate(unknown)
+    dept = next(iter(good["categories"]))
+    typo = {**good["categories"][dept], "adjectivs": ["Smart"]}
+    with pytest.raises(ValidationError, match="adjectivs"):
+        DemoVocabulary.model_validate({**good, "categories": {**good["categories"], dept: typo}})

@@ -4,8 +4,9 @@ The demo must run without any downloaded data set, yet show real effects: a mode
 behaviour has to beat popularity, content features have to matter for new items, and cleaning has to
 find something to clean. So the generator is not uniform noise but a small simulation:
 
-* a category tree (department > subcategory > product type) written as data below, with made-up
-  brands, titles and descriptions built from templates, and log-normal prices per subcategory;
+* a category tree (department > subcategory > product type) read from the package data in
+  ``demo_vocab/*.yaml``, with made-up brands, titles and descriptions built from its word lists,
+  and log-normal prices per subcategory;
 * users with latent tastes (a few preferred product types, a favourite brand per department and a
   price level);
 * sessions that browse near the current item (similar price, same brand), move along a complement
@@ -23,446 +24,150 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, fields
-from functools import lru_cache
+from functools import cache
+from importlib import resources
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal, get_args
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from shopaug.data.schema import INTERACTIONS, QUERIES
 
 # --------------------------------------------------------------------------------------------------
-# Vocabulary, written as data. Department -> word pools its products share, and subcategory ->
-# (median price, product nouns, attributes that read well after the noun in a title). A
-# subcategory can replace a department pool in SUBCATEGORY_WORDS (pillows are not "non-stick").
-# Product nouns are unique across the shop, so the complement graph below can name them.
+# Vocabulary. The words are data, not code: they live in ``demo_vocab/*.yaml`` next to this module
+# (package data, one file per field of DemoVocabulary) where they read as lists and can be edited
+# without touching the simulation. The models below check the files once, on first use, so a typo
+# in a file fails loudly with its place named instead of producing odd titles.
 # --------------------------------------------------------------------------------------------------
 
-Subcategory = tuple[float, tuple[str, ...], tuple[str, ...]]
-WORD_POOLS = ("adjectives", "materials", "uses", "features", "variants")
+#: Word pools a department gives its products; a subcategory can replace any of them.
+WordPool = Literal["adjectives", "materials", "uses", "features", "variants"]
+WORD_POOLS: tuple[WordPool, ...] = get_args(WordPool)
 
-# fmt: off
-VOCABULARY: dict[str, dict[str, tuple[str, ...] | dict[str, Subcategory]]] = {
-    "Electronics": {
-        "adjectives": ("Compact", "Smart", "Portable", "Pro", "Ultra-Slim", "Lightweight",
-                       "Premium", "Rugged", "Classic"),
-        "materials": ("aluminium", "recycled plastic", "tempered glass", "silicone",
-                      "magnesium alloy"),
-        "uses": ("everyday use", "travel", "the home office", "gaming", "content creation",
-                 "commuting"),
-        "features": ("a two-year warranty", "fast USB-C charging", "a long-lasting battery",
-                     "a protective carrying case", "free firmware updates"),
-        "variants": ("Black", "White", "Silver", "Space Grey", "Midnight Blue", "Rose Gold"),
-        "subcategories": {
-            "Audio": (79.0,
-                      ("Headphones", "Earbuds", "Portable Speaker", "Soundbar", "Turntable"),
-                      ("Bluetooth 5.3", "with Noise Cancelling", "Over-Ear", "Waterproof IPX7",
-                       "with Built-in Mic", "40h Battery")),
-            "Cameras": (549.0,
-                        ("Mirrorless Camera", "Action Camera", "Instant Camera", "Dash Cam"),
-                        ("24 MP", "4K Video", "with Image Stabilization", "Weather Sealed",
-                         "with Wi-Fi")),
-            "Camera Accessories": (59.0,
-                                   ("Camera Lens", "Tripod", "Memory Card", "Camera Bag",
-                                    "Gimbal"),
-                                   ("50mm f/1.8", "Carbon Fiber", "128 GB", "Quick Release",
-                                    "Travel Size")),
-            "Computers": (799.0,
-                          ("Laptop", "Tablet", "Monitor", "Mini PC"),
-                          ("16 GB RAM", "512 GB SSD", "27 inch", "4K UHD", "144 Hz",
-                           "Touchscreen")),
-            "Computer Accessories": (35.0,
-                                     ("Mechanical Keyboard", "Wireless Mouse", "USB-C Hub",
-                                      "Webcam", "Laptop Stand", "Laptop Sleeve"),
-                                     ("RGB Backlit", "Ergonomic", "7-in-1", "1080p",
-                                      "Adjustable Height", "Low Profile")),
-            "Phones": (499.0,
-                       ("Smartphone", "Feature Phone", "Rugged Phone"),
-                       ("128 GB", "Dual SIM", "5G", "with Triple Camera", "Unlocked")),
-            "Phone Accessories": (19.0,
-                                  ("Phone Case", "Screen Protector", "Wall Charger", "Power Bank",
-                                   "Car Mount"),
-                                  ("MagSafe Compatible", "20W", "10000 mAh", "Shockproof",
-                                   "2-Pack")),
-            "TV & Video": (449.0,
-                           ("Television", "Projector", "Streaming Stick", "TV Wall Mount"),
-                           ("55 inch", "4K HDR", "with Dolby Vision", "Full HD", "Tilting")),
-        },
-    },
-    "Home & Kitchen": {
-        "adjectives": ("Classic", "Modern", "Heavy-Duty", "Elegant", "Essential", "Rustic",
-                       "Everyday", "Minimalist"),
-        "materials": ("stainless steel", "bamboo", "stoneware", "organic cotton",
-                      "borosilicate glass", "linen"),
-        "uses": ("family dinners", "small kitchens", "everyday cooking", "guest rooms",
-                 "entertaining", "busy mornings"),
-        "features": ("a lifetime guarantee", "dishwasher-safe parts", "an easy-clean finish",
-                     "a gift box", "a 30-day return window"),
-        "variants": ("White", "Charcoal", "Sage Green", "Navy", "Terracotta", "Natural",
-                     "Set of 4"),
-        "subcategories": {
-            "Cookware": (45.0,
-                         ("Frying Pan", "Saucepan", "Dutch Oven", "Wok", "Stockpot"),
-                         ("28 cm", "Induction Ready", "Oven Safe", "with Glass Lid",
-                          "PFOA-Free")),
-            "Kitchen Appliances": (89.0,
-                                   ("Blender", "Toaster", "Coffee Maker", "Kettle", "Air Fryer",
-                                    "Coffee Grinder"),
-                                   ("1.7 L", "1200W", "Programmable", "with Timer", "Cordless")),
-            "Cutlery": (35.0,
-                        ("Chef Knife", "Knife Set", "Cutting Board", "Knife Sharpener"),
-                        ("8 inch", "Japanese Steel", "with Block", "Reversible", "Full Tang")),
-            "Tableware": (24.0,
-                          ("Dinner Plate", "Cereal Bowl", "Mug", "Wine Glass", "Serving Platter"),
-                          ("Microwave Safe", "Hand-Glazed", "350 ml", "Chip Resistant",
-                           "Gift Set")),
-            "Bedding": (49.0,
-                        ("Duvet Cover", "Pillow", "Sheet Set", "Throw Blanket",
-                         "Mattress Topper"),
-                        ("King Size", "Queen Size", "400 Thread Count", "Hypoallergenic",
-                         "Breathable")),
-            "Bath": (22.0,
-                     ("Bath Towel", "Bath Mat", "Shower Curtain", "Soap Dispenser"),
-                     ("Quick Dry", "Extra Large", "Non-Slip", "Mildew Resistant", "600 GSM")),
-            "Storage": (29.0,
-                        ("Storage Box", "Wall Shelf", "Laundry Basket", "Drawer Organizer"),
-                        ("with Lid", "Foldable", "Set of 3", "Wall Mounted", "Stackable")),
-        },
-    },
-    "Fashion": {
-        "adjectives": ("Slim-Fit", "Relaxed", "Classic", "Vintage", "Oversized", "Everyday",
-                       "Lightweight", "Cropped", "Tailored"),
-        "materials": ("organic cotton", "merino wool", "recycled polyester", "linen", "denim"),
-        "uses": ("the office", "weekends", "warm days", "evenings out", "layering", "travel"),
-        "features": ("free returns", "reinforced seams", "a relaxed fit",
-                     "machine-washable fabric", "a lined interior"),
-        "variants": ("Black", "Navy", "Beige", "Olive", "Burgundy", "Size S", "Size M", "Size L",
-                     "Size XL"),
-        "subcategories": {
-            "Women's Clothing": (39.0,
-                                 ("Dress", "Blouse", "Skirt", "Cardigan", "Leggings"),
-                                 ("Midi Length", "with Pockets", "Floral Print", "High Waist",
-                                  "Button Front")),
-            "Men's Clothing": (45.0,
-                               ("Shirt", "Jeans", "Hoodie", "Chinos", "Polo Shirt"),
-                               ("Straight Leg", "Long Sleeve", "Stretch", "Zip Up",
-                                "Button-Down")),
-            "Shoes": (69.0,
-                      ("Sneakers", "Boots", "Sandals", "Loafers"),
-                      ("Leather", "Waterproof", "Memory Foam", "Slip-On", "Chunky Sole")),
-            "Bags": (49.0,
-                     ("Backpack", "Tote Bag", "Wallet", "Crossbody Bag"),
-                     ("Vegan Leather", "with Laptop Sleeve", "RFID Blocking", "Water Resistant",
-                      "Mini")),
-            "Accessories": (25.0,
-                            ("Belt", "Scarf", "Sunglasses", "Beanie", "Wristwatch"),
-                            ("Polarized", "Reversible", "Cashmere Blend", "Adjustable", "Unisex")),
-            "Underwear & Socks": (15.0,
-                                  ("Socks", "Boxer Briefs", "Bralette"),
-                                  ("5-Pack", "Seamless", "Moisture Wicking", "Ankle Length",
-                                   "Bamboo Blend")),
-        },
-    },
-    "Sports & Outdoors": {
-        "adjectives": ("Lightweight", "Durable", "Pro", "Ultralight", "All-Weather", "Compact",
-                       "Breathable"),
-        "materials": ("ripstop nylon", "aluminium", "neoprene", "recycled polyester",
-                      "natural rubber", "carbon fiber"),
-        "uses": ("hiking trips", "home workouts", "long runs", "weekend camping",
-                 "daily commuting", "the gym"),
-        "features": ("a carry bag", "reflective details", "a lifetime warranty",
-                     "quick-dry fabric", "an anti-slip grip"),
-        "variants": ("Black", "Forest Green", "Orange", "Sky Blue", "Grey", "Red"),
-        "subcategories": {
-            "Fitness": (29.0,
-                        ("Yoga Mat", "Dumbbell", "Resistance Band", "Kettlebell", "Foam Roller"),
-                        ("6 mm Thick", "Adjustable", "Set of 5", "Non-Slip", "10 kg")),
-            "Cycling": (39.0,
-                        ("Bike Helmet", "Bike Light", "Bike Lock", "Cycling Gloves"),
-                        ("USB Rechargeable", "with MIPS", "Heavy Duty", "Padded", "1000 Lumen")),
-            "Camping": (59.0,
-                        ("Tent", "Sleeping Bag", "Camping Stove", "Headlamp", "Camping Chair"),
-                        ("2-Person", "3-Season", "Waterproof", "Foldable", "-5 °C Rated")),
-            "Running": (45.0,
-                        ("Running Shoes", "Running Shorts", "Water Bottle", "Running Belt"),
-                        ("Cushioned", "with Liner", "750 ml", "Reflective", "Insulated")),
-            "Hiking": (79.0,
-                       ("Hiking Boots", "Trekking Poles", "Daypack", "Rain Jacket"),
-                       ("Gore-Tex", "Collapsible", "25 L", "Packable", "Mid Cut")),
-            "Swimming": (25.0,
-                         ("Swimsuit", "Swim Goggles", "Swim Cap", "Beach Towel"),
-                         ("Chlorine Resistant", "Anti-Fog", "Silicone", "UV Protection",
-                          "Oversized")),
-        },
-    },
-    "Beauty & Personal Care": {
-        "adjectives": ("Hydrating", "Gentle", "Nourishing", "Lightweight", "Long-Lasting",
-                       "Fragrance-Free", "Vegan", "Travel-Size"),
-        "materials": ("hyaluronic acid", "shea butter", "argan oil", "aloe vera", "vitamin C",
-                      "natural extracts"),
-        "uses": ("sensitive skin", "daily routines", "dry hair", "all skin types",
-                 "special occasions"),
-        "features": ("a cruelty-free formula", "a recyclable bottle", "dermatologist testing",
-                     "a refill option", "no parabens"),
-        "variants": ("50 ml", "100 ml", "200 ml", "Nude", "Ruby", "Unscented"),
-        "subcategories": {
-            "Skincare": (24.0,
-                         ("Face Cream", "Serum", "Cleanser", "Sunscreen", "Sheet Mask"),
-                         ("SPF 50", "with Retinol", "Oil-Free", "Night Formula", "Brightening")),
-            "Hair Care": (19.0,
-                          ("Shampoo", "Conditioner", "Hair Dryer", "Hair Straightener",
-                           "Hairbrush"),
-                          ("Sulfate-Free", "Ionic", "for Curly Hair", "Volumizing", "Ceramic")),
-            "Makeup": (18.0,
-                       ("Lipstick", "Mascara", "Foundation", "Eyeshadow Palette",
-                        "Makeup Brush Set"),
-                       ("Matte", "Waterproof", "12 Shades", "Full Coverage", "Satin")),
-            "Fragrance": (59.0,
-                          ("Eau de Parfum", "Body Mist", "Cologne"),
-                          ("Floral", "Woody", "Citrus", "Gift Set", "Oriental")),
-            "Shaving": (29.0,
-                        ("Electric Shaver", "Safety Razor", "Beard Trimmer", "Aftershave Balm"),
-                        ("Wet & Dry", "Rechargeable", "Sensitive", "with 5 Blades", "Precision")),
-        },
-    },
-    "Toys & Games": {
-        "adjectives": ("Creative", "Classic", "Colorful", "Educational", "Giant", "Deluxe",
-                       "Mini", "Interactive"),
-        "materials": ("sustainable wood", "BPA-free plastic", "soft plush", "recycled cardboard",
-                      "food-grade silicone"),
-        "uses": ("family game nights", "ages 3 and up", "ages 8 and up", "rainy days",
-                 "outdoor play", "toddlers"),
-        "features": ("rounded edges", "a storage bag", "illustrated instructions",
-                     "replacement parts", "batteries included"),
-        "variants": ("Pastel", "Rainbow", "Blue", "Pink", "Multicolor"),
-        "subcategories": {
-            "Building Toys": (34.0,
-                              ("Building Set", "Magnetic Tiles", "Wooden Blocks", "Marble Run"),
-                              ("500 Pieces", "100 Pieces", "STEM", "Compatible", "Starter Kit")),
-            "Board Games": (27.0,
-                            ("Board Game", "Card Game", "Jigsaw Puzzle", "Chess Set"),
-                            ("1000 Pieces", "for 2-6 Players", "Party Edition", "Strategy",
-                             "Travel Edition")),
-            "Dolls & Figures": (22.0,
-                                ("Doll", "Action Figure", "Plush Toy", "Dollhouse"),
-                                ("with Accessories", "30 cm", "Poseable", "Collector Edition",
-                                 "Washable")),
-            "Outdoor Play": (49.0,
-                             ("Kick Scooter", "Kite", "Water Blaster", "Trampoline",
-                              "Sandbox Set"),
-                             ("Foldable", "with LED Wheels", "Large", "with Safety Net",
-                              "Long Range")),
-            "Baby Toys": (19.0,
-                          ("Rattle", "Activity Gym", "Stacking Cups", "Teether"),
-                          ("0-12 Months", "Musical", "Sensory", "Set of 8", "Soft")),
-        },
-    },
-    "Garden & DIY": {
-        "adjectives": ("Heavy-Duty", "Professional", "Compact", "Weatherproof", "Ergonomic",
-                       "Classic"),
-        "materials": ("hardened steel", "chrome vanadium steel", "fiberglass", "recycled plastic",
-                      "galvanised metal"),
-        "uses": ("home repairs", "weekend projects", "small gardens", "balconies",
-                 "professional use"),
-        "features": ("a carry case", "a three-year warranty", "rust-proof parts", "spare parts",
-                     "a soft-grip handle"),
-        "variants": ("Black", "Green", "Yellow", "Anthracite", "Orange"),
-        "subcategories": {
-            "Power Tools": (119.0,
-                            ("Cordless Drill", "Circular Saw", "Orbital Sander", "Impact Driver"),
-                            ("18V", "Brushless Motor", "with 2 Batteries", "Variable Speed",
-                             "Bare Tool")),
-            "Tool Accessories": (29.0,
-                                 ("Drill Bit Set", "Battery Pack", "Tool Bag", "Saw Blade"),
-                                 ("50 Pieces", "5.0 Ah", "Titanium Coated", "Universal",
-                                  "Heavy Duty")),
-            "Hand Tools": (24.0,
-                           ("Hammer", "Screwdriver Set", "Wrench Set", "Tape Measure",
-                            "Spirit Level"),
-                           ("Magnetic", "Anti-Slip", "Chrome Vanadium", "5 m", "12-Piece")),
-            "Gardening": (19.0,
-                          ("Garden Hose", "Pruning Shears", "Watering Can", "Plant Pot",
-                           "Potting Soil", "Garden Gloves"),
-                          ("15 m", "Bypass", "10 L", "Self-Watering", "Organic")),
-            "Lighting": (29.0,
-                         ("LED Bulb", "Desk Lamp", "Floor Lamp", "String Lights",
-                          "Solar Path Light"),
-                         ("Dimmable", "Warm White", "E27", "Smart", "10 m")),
-            "Outdoor Furniture": (149.0,
-                                  ("Patio Chair", "Garden Bench", "Parasol", "Hammock",
-                                   "Outdoor Cushion"),
-                                  ("Foldable", "Weather Resistant", "2-Seater", "3 m",
-                                   "with Stand")),
-        },
-    },
-    "Pet Supplies": {
-        "adjectives": ("Cozy", "Durable", "Premium", "Washable", "Chew-Proof", "Classic"),
-        "materials": ("memory foam", "natural rubber", "nylon webbing", "sisal rope",
-                      "recycled polyester"),
-        "uses": ("large dogs", "small dogs", "indoor cats", "puppies", "senior pets"),
-        "features": ("a removable cover", "reflective stitching", "a non-slip base",
-                     "a chew-resistant finish"),
-        "variants": ("Grey", "Brown", "Blue", "Small", "Medium", "Large"),
-        "subcategories": {
-            "Dog Supplies": (29.0,
-                             ("Dog Bed", "Dog Leash", "Dog Collar", "Chew Toy", "Dog Harness"),
-                             ("Orthopedic", "Reflective", "Adjustable", "Squeaky", "No-Pull")),
-            "Cat Supplies": (34.0,
-                             ("Cat Tree", "Scratching Post", "Litter Box", "Cat Toy"),
-                             ("Multi-Level", "Hooded", "with Catnip", "Self-Cleaning",
-                              "Interactive")),
-            "Pet Food": (24.0,
-                         ("Dry Dog Food", "Wet Cat Food", "Dog Treats", "Cat Litter"),
-                         ("Salmon Recipe", "24 x 85 g", "Clumping", "High Protein",
-                          "Adult Formula")),
-            "Aquarium": (39.0,
-                         ("Aquarium Tank", "Aquarium Filter", "Fish Food", "Aquarium Heater"),
-                         ("60 L", "Silent", "Flakes", "Adjustable", "with LED Light")),
-            "Grooming": (17.0,
-                         ("Pet Brush", "Pet Shampoo", "Nail Clipper"),
-                         ("Self-Cleaning", "Oatmeal", "with Safety Guard", "Deshedding",
-                          "Tearless")),
-        },
-    },
-}
+#: One word or phrase. Strict, so a bare ``no`` or ``on`` that YAML reads as a boolean is an error.
+_Word = Annotated[str, StringConstraints(strict=True, min_length=1)]
+_Words = Annotated[tuple[_Word, ...], Field(min_length=1)]
 
-#: Subcategories whose products need other words than their department's.
-SUBCATEGORY_WORDS: dict[str, dict[str, tuple[str, ...]]] = {
-    "Audio": {"adjectives": ("Wireless", "Compact", "Premium", "Portable", "Pro", "Classic")},
-    "Computer Accessories": {"adjectives": ("Wireless", "Compact", "Ergonomic", "Slim", "Pro")},
-    "TV & Video": {"adjectives": ("Smart", "Ultra-Slim", "Premium", "Compact", "Frameless")},
-    "Cookware": {"adjectives": ("Non-Stick", "Classic", "Heavy-Duty", "Professional", "Rustic"),
-                 "materials": ("cast iron", "stainless steel", "hard-anodised aluminium",
-                               "carbon steel", "enamelled cast iron")},
-    "Kitchen Appliances": {"adjectives": ("Compact", "Quiet", "Retro", "Modern", "Powerful"),
-                           "materials": ("stainless steel", "BPA-free plastic",
-                                         "borosilicate glass", "brushed aluminium")},
-    "Cutlery": {"materials": ("German stainless steel", "Damascus steel", "olive wood",
-                              "high-carbon steel", "bamboo")},
-    "Tableware": {"materials": ("stoneware", "porcelain", "borosilicate glass", "bone china",
-                                "enamel")},
-    "Bedding": {"adjectives": ("Soft", "Cozy", "Luxury", "Classic", "Lightweight", "Cooling"),
-                "materials": ("organic cotton", "linen", "bamboo viscose", "microfiber",
-                              "Egyptian cotton"),
-                "uses": ("guest rooms", "hot sleepers", "cold winter nights", "kids' rooms")},
-    "Bath": {"adjectives": ("Soft", "Plush", "Luxury", "Classic", "Modern"),
-             "materials": ("organic cotton", "bamboo", "microfiber", "Turkish cotton")},
-    "Storage": {"materials": ("bamboo", "recycled plastic", "woven seagrass",
-                              "powder-coated metal", "felt")},
-    "Shoes": {"materials": ("full-grain leather", "suede", "canvas", "recycled mesh",
-                            "vegan leather")},
-    "Bags": {"materials": ("full-grain leather", "waxed canvas", "recycled nylon",
-                           "vegan leather")},
-    "Accessories": {"materials": ("genuine leather", "cashmere", "merino wool", "stainless steel",
-                                  "acetate")},
-    "Swimming": {"adjectives": ("Classic", "Sporty", "Quick-Dry", "Lightweight", "Pro"),
-                 "materials": ("chlorine-resistant fabric", "silicone", "recycled nylon",
-                               "terry cotton")},
-    "Hair Care": {"materials": ("argan oil", "keratin", "coconut oil", "ceramic",
-                                "boar bristle")},
-    "Fragrance": {"adjectives": ("Fresh", "Warm", "Intense", "Light", "Signature", "Classic"),
-                  "materials": ("bergamot", "sandalwood", "jasmine", "vanilla", "cedarwood",
-                                "pink pepper")},
-    "Shaving": {"adjectives": ("Precision", "Gentle", "Cordless", "Classic", "Travel-Size"),
-                "materials": ("stainless steel", "aloe vera", "shea butter", "titanium")},
-    "Makeup": {"materials": ("vitamin E", "jojoba oil", "mineral pigments", "hyaluronic acid")},
-    "Power Tools": {"adjectives": ("Cordless", "Brushless", "Compact", "Heavy-Duty",
-                                   "Professional")},
-    "Gardening": {"materials": ("galvanised steel", "recycled plastic", "terracotta",
-                                "natural latex", "peat-free compost")},
-    "Lighting": {"adjectives": ("Modern", "Minimalist", "Dimmable", "Vintage", "Smart",
-                                "Industrial"),
-                 "materials": ("brushed brass", "matte steel", "frosted glass", "rattan",
-                               "recycled aluminium"),
-                 "uses": ("living rooms", "home offices", "bedrooms", "patios",
-                          "reading corners"),
-                 "features": ("an energy-efficient LED", "a three-year warranty",
-                              "a touch dimmer", "a 2 m cable")},
-    "Outdoor Furniture": {"adjectives": ("Weatherproof", "Foldable", "Rustic", "Modern",
-                                         "Classic", "Stackable"),
-                          "materials": ("teak wood", "powder-coated steel", "all-weather rattan",
-                                        "acacia wood", "weatherproof fabric"),
-                          "uses": ("patios", "balconies", "small gardens", "summer evenings"),
-                          "features": ("a weatherproof cover", "a three-year warranty",
-                                       "easy assembly", "rust-proof fittings"),
-                          "variants": ("Natural", "Anthracite", "Sand", "Olive", "White")},
-    "Pet Food": {"adjectives": ("Grain-Free", "Natural", "Premium", "High-Protein", "Sensitive"),
-                 "materials": ("real chicken", "wild salmon", "lamb", "whole grains",
-                               "sweet potato"),
-                 "features": ("a vet-approved recipe", "resealable packaging",
-                              "no artificial colours", "added vitamins"),
-                 "variants": ("1 kg", "2 kg", "5 kg", "12 kg", "Multipack", "Trial Size")},
-    "Aquarium": {"adjectives": ("Quiet", "Compact", "Premium", "Energy-Saving", "Classic"),
-                 "materials": ("tempered glass", "acrylic", "natural ingredients",
-                               "stainless steel"),
-                 "uses": ("freshwater fish", "tropical fish", "nano tanks"),
-                 "features": ("a two-year warranty", "easy maintenance", "a starter guide")},
-    "Grooming": {"adjectives": ("Gentle", "Professional", "Natural", "Ergonomic"),
-                 "materials": ("stainless steel pins", "natural oatmeal", "bamboo", "aloe vera"),
-                 "features": ("a soft-grip handle", "a tearless formula", "a safety guard")},
-}
 
-#: Product types bought together or one after another (directed: a camera leads to a lens).
-COMPLEMENTS: dict[str, tuple[str, ...]] = {
-    "Mirrorless Camera": ("Camera Lens", "Tripod", "Memory Card", "Camera Bag"),
-    "Action Camera": ("Memory Card", "Gimbal"),
-    "Camera Lens": ("Tripod", "Camera Bag"),
-    "Laptop": ("Wireless Mouse", "Laptop Stand", "USB-C Hub", "Laptop Sleeve"),
-    "Monitor": ("Mechanical Keyboard", "Webcam", "Wireless Mouse"),
-    "Tablet": ("Phone Case", "Wall Charger"),
-    "Smartphone": ("Phone Case", "Screen Protector", "Wall Charger", "Power Bank", "Earbuds"),
-    "Television": ("Soundbar", "Streaming Stick", "TV Wall Mount"),
-    "Projector": ("Streaming Stick", "Portable Speaker"),
-    "Frying Pan": ("Chef Knife", "Cutting Board", "Saucepan"),
-    "Dutch Oven": ("Stockpot", "Serving Platter"),
-    "Coffee Maker": ("Mug", "Coffee Grinder"),
-    "Chef Knife": ("Cutting Board", "Knife Sharpener"),
-    "Dinner Plate": ("Cereal Bowl", "Wine Glass", "Serving Platter"),
-    "Duvet Cover": ("Pillow", "Sheet Set"),
-    "Bath Towel": ("Bath Mat", "Shower Curtain"),
-    "Dress": ("Sandals", "Crossbody Bag", "Scarf"),
-    "Jeans": ("Belt", "Sneakers", "Shirt"),
-    "Chinos": ("Polo Shirt", "Loafers", "Belt"),
-    "Boots": ("Socks", "Scarf"),
-    "Tent": ("Sleeping Bag", "Camping Stove", "Headlamp", "Camping Chair"),
-    "Yoga Mat": ("Foam Roller", "Resistance Band"),
-    "Running Shoes": ("Running Shorts", "Water Bottle", "Running Belt", "Socks"),
-    "Hiking Boots": ("Trekking Poles", "Daypack", "Rain Jacket"),
-    "Bike Helmet": ("Bike Light", "Bike Lock", "Cycling Gloves"),
-    "Swimsuit": ("Swim Goggles", "Swim Cap", "Beach Towel"),
-    "Shampoo": ("Conditioner", "Hairbrush"),
-    "Hair Dryer": ("Hairbrush", "Hair Straightener"),
-    "Foundation": ("Mascara", "Lipstick", "Makeup Brush Set"),
-    "Cleanser": ("Serum", "Face Cream"),
-    "Electric Shaver": ("Beard Trimmer", "Aftershave Balm"),
-    "Board Game": ("Card Game", "Jigsaw Puzzle"),
-    "Building Set": ("Marble Run", "Magnetic Tiles"),
-    "Cordless Drill": ("Drill Bit Set", "Battery Pack", "Tool Bag"),
-    "Circular Saw": ("Saw Blade", "Battery Pack"),
-    "Plant Pot": ("Potting Soil", "Watering Can"),
-    "Patio Chair": ("Parasol", "Outdoor Cushion"),
-    "Dog Bed": ("Dog Leash", "Chew Toy"),
-    "Dog Leash": ("Dog Collar", "Dog Harness", "Dog Treats"),
-    "Cat Tree": ("Scratching Post", "Cat Toy"),
-    "Litter Box": ("Cat Litter",),
-    "Aquarium Tank": ("Aquarium Filter", "Aquarium Heater", "Fish Food"),
-}
+class _VocabularyPart(BaseModel):
+    """Unknown keys are typos; frozen because one cached instance is shared (dicts read-only)."""
 
-#: Leaf names of the category tree are plurals of the product noun; these are the irregular ones.
-_PLURALS = {
-    "Dress": "Dresses", "Camera Lens": "Camera Lenses", "Chef Knife": "Chef Knives",
-    "Scarf": "Scarves", "Wall Shelf": "Wall Shelves", "Eau de Parfum": "Eaux de Parfum",
-    "Dry Dog Food": "Dry Dog Food", "Wet Cat Food": "Wet Cat Food", "Fish Food": "Fish Food",
-    "Potting Soil": "Potting Soil", "Cat Litter": "Cat Litter",
-}
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
-_BRAND_SYLLABLES = (
-    "ka", "lo", "ve", "ra", "no", "tia", "mi", "zen", "do", "sol", "ar", "bel", "qui", "tor",
-    "fa", "lu", "vin", "ga", "ro", "na", "mo", "ki", "sa", "vo", "el", "ix", "on", "ta", "re", "ly",
-)
-# fmt: on
+
+class Subcategory(_VocabularyPart):
+    """A subcategory: its products' median price, product nouns and title attributes."""
+
+    median_price: float = Field(gt=0)
+    nouns: _Words  #: one leaf category each, unique across the shop
+    attributes: _Words  #: read well after the noun in a title ("Headphones Over-Ear")
+    words: dict[WordPool, _Words] = Field(default_factory=dict)  #: replaces pools that do not fit
+
+
+class Department(_VocabularyPart):
+    """A department: the word pools its products share, and its subcategories."""
+
+    adjectives: _Words
+    materials: _Words
+    uses: _Words
+    features: _Words
+    variants: _Words
+    subcategories: dict[_Word, Subcategory] = Field(min_length=1)
+
+    def pool(self, name: WordPool, subcategory: Subcategory) -> tuple[str, ...]:
+        """The words of pool ``name`` for products of ``subcategory`` (its own, else ours)."""
+        return subcategory.words.get(name, getattr(self, name))
+
+
+class BrandWords(_VocabularyPart):
+    """What made-up brand names are built from."""
+
+    syllables: _Words
+    reserved: _Words  #: never a brand: CSV readers take these for missing values
+
+
+class QueryKind(_VocabularyPart):
+    """One way of wording a search: its share of queries and the item words added to the noun."""
+
+    share: float = Field(gt=0)
+    words: tuple[Literal["brand", "adjective", "attribute", "variant"], ...]
+
+
+class QueryWords(_VocabularyPart):
+    """How searches are worded from the item that was then clicked."""
+
+    kinds: dict[_Word, QueryKind] = Field(min_length=1)
+    typo_share: float = Field(ge=0, le=1)
+    swap_share: float = Field(ge=0, le=1)
+
+
+class DemoVocabulary(_VocabularyPart):
+    """All words of the demo shop. Order matters everywhere: words are drawn by position, so
+    reordering a list changes the generated shop for every seed."""
+
+    categories: dict[_Word, Department] = Field(min_length=1)
+    complements: dict[_Word, _Words]  #: noun -> nouns bought with or after it
+    plurals: dict[_Word, _Word]  #: irregular plural of a noun, for leaf category names
+    brands: BrandWords
+    queries: QueryWords
+
+    @property
+    def nouns(self) -> list[str]:
+        """Every product noun in tree order (the leaves of the category tree)."""
+        return [
+            noun
+            for dept in self.categories.values()
+            for sub in dept.subcategories.values()
+            for noun in sub.nouns
+        ]
+
+    @model_validator(mode="after")
+    def _names_resolve(self) -> DemoVocabulary:
+        """Nouns and subcategories are looked up by name, so they must be unique and known."""
+        nouns = self.nouns
+        subs = [s for dept in self.categories.values() for s in dept.subcategories]
+        if len(set(nouns)) != len(nouns) or len(set(subs)) != len(subs):
+            raise ValueError("product nouns and subcategory names must be unique in categories")
+        named = {n for targets in self.complements.values() for n in targets}
+        unknown = (named | set(self.complements)) - set(nouns)
+        if unknown:
+            raise ValueError(f"complements name unknown product nouns: {sorted(unknown)}")
+        if unknown := set(self.plurals) - set(nouns):
+            raise ValueError(f"plurals name unknown product nouns: {sorted(unknown)}")
+        return self
+
+
+#: Package folder holding one ``<field>.yaml`` per field of :class:`DemoVocabulary`.
+VOCABULARY_DIR = "demo_vocab"
+
+
+@cache
+def demo_vocabulary() -> DemoVocabulary:
+    """The demo shop's words, read once from the package data and validated.
+
+    Read through ``importlib.resources`` so it works from a wheel and an editable install alike.
+    """
+    folder = resources.files("shopaug.data").joinpath(VOCABULARY_DIR)
+    raw = {
+        name: yaml.safe_load(folder.joinpath(f"{name}.yaml").read_text(encoding="utf-8"))
+        for name in DemoVocabulary.model_fields
+    }
+    try:
+        return DemoVocabulary.model_validate(raw)
+    except ValidationError as exc:  # the first part of each location is the file's name
+        raise ValueError(f"invalid demo shop vocabulary in {folder}/*.yaml: {exc}") from None
+
 
 # --------------------------------------------------------------------------------------------------
 # Behaviour parameters. Chosen so that the previous item predicts the next one far better than
@@ -485,16 +190,6 @@ START_FROM_TASTE_P = 0.85
 CART_P = 0.06
 PURCHASE_GIVEN_CART_P = 0.45
 EXTRA_CLICK_P = 0.6  #: chance a later result view of a search session counts as another click
-QUERY_KINDS = {  # kind -> (probability, words used besides the noun)
-    "noun": (0.42, ()),
-    "brand": (0.18, ("brand",)),
-    "adjective": (0.12, ("adjective",)),
-    "attribute": (0.12, ("attribute",)),
-    "variant": (0.10, ("variant",)),
-    "brand_variant": (0.06, ("brand", "variant")),
-}
-QUERY_TYPO_P = 0.07
-QUERY_SWAP_P = 0.12
 _SECONDS = 24 * 3600
 _MIN_SESSION_GAP_S = 1800  #: a user's sessions are at least this far apart
 
@@ -576,8 +271,9 @@ class _Taxonomy:
 
 def _pluralize(noun: str) -> str:
     """Leaf category name from a product noun ("Camera Lens" -> "Camera Lenses")."""
-    if noun in _PLURALS:
-        return _PLURALS[noun]
+    irregular = demo_vocabulary().plurals
+    if noun in irregular:
+        return irregular[noun]
     if noun.endswith("s"):
         return noun if not noun.endswith(("ss", "us")) else noun + "es"
     if noun.endswith(("x", "ch", "sh")):
@@ -604,56 +300,34 @@ def _typos(noun: str) -> tuple[str, str]:
     return first, second
 
 
-def _department_words(dept: str, key: str) -> tuple[str, ...]:
-    words = VOCABULARY[dept][key]
-    if not isinstance(words, tuple) or not words:
-        raise ValueError(f"VOCABULARY[{dept!r}][{key!r}] must be a non-empty tuple of words")
-    return words
-
-
-@lru_cache(maxsize=1)
+@cache
 def _taxonomy() -> _Taxonomy:
-    """Flatten ``VOCABULARY`` into arrays; checked once, so a typo in the data fails loudly."""
-    departments = tuple(VOCABULARY)
+    """Flatten the category tree into arrays, one row per leaf or per subcategory."""
+    vocab = demo_vocabulary()
     nouns: list[str] = []
     paths: list[str] = []
     leaf_sub: list[int] = []
-    sub_names: list[str] = []
     sub_dept: list[int] = []
     sub_price: list[float] = []
     sub_attrs: list[tuple[str, ...]] = []
     sub_words: dict[str, list[tuple[str, ...]]] = {key: [] for key in WORD_POOLS}
-    for d, dept in enumerate(departments):
-        subcategories = VOCABULARY[dept]["subcategories"]
-        assert isinstance(subcategories, dict)
-        for sub, (price, sub_nouns, attrs) in subcategories.items():
-            for noun in sub_nouns:
+    for d, (dept_name, dept) in enumerate(vocab.categories.items()):
+        for sub_name, sub in dept.subcategories.items():
+            for noun in sub.nouns:
                 nouns.append(noun)
-                paths.append(f"{dept} > {sub} > {_pluralize(noun)}")
+                paths.append(f"{dept_name} > {sub_name} > {_pluralize(noun)}")
                 leaf_sub.append(len(sub_dept))
-            overrides = SUBCATEGORY_WORDS.get(sub, {})
             for key in WORD_POOLS:
-                sub_words[key].append(overrides.get(key) or _department_words(dept, key))
-            sub_names.append(sub)
+                sub_words[key].append(dept.pool(key, sub))
             sub_dept.append(d)
-            sub_price.append(price)
-            sub_attrs.append(attrs)
-    if len(set(nouns)) != len(nouns) or len(set(sub_names)) != len(sub_names):
-        raise ValueError("product nouns and subcategory names must be unique in the vocabulary")
-    bad = {f"{s}.{k}" for s, o in SUBCATEGORY_WORDS.items() for k in o if k not in WORD_POOLS}
-    bad |= set(SUBCATEGORY_WORDS) - set(sub_names)
-    if bad:
-        raise ValueError(f"SUBCATEGORY_WORDS names unknown subcategories or pools: {sorted(bad)}")
+            sub_price.append(sub.median_price)
+            sub_attrs.append(sub.attributes)
     leaf_of = {noun: i for i, noun in enumerate(nouns)}
-    unknown = {n for targets in COMPLEMENTS.values() for n in targets} | set(COMPLEMENTS)
-    unknown -= set(leaf_of)
-    if unknown:
-        raise ValueError(f"COMPLEMENTS names unknown product nouns: {sorted(unknown)}")
-    links = tuple(tuple(leaf_of[t] for t in COMPLEMENTS.get(noun, ())) for noun in nouns)
+    links = tuple(tuple(leaf_of[t] for t in vocab.complements.get(noun, ())) for noun in nouns)
     sub_dept_arr = np.array(sub_dept, dtype=np.int64)
     leaf_sub_arr = np.array(leaf_sub, dtype=np.int64)
     return _Taxonomy(
-        departments=departments,
+        departments=tuple(vocab.categories),
         leaf_noun=np.array(nouns, dtype=object),
         leaf_path=np.array(paths, dtype=object),
         leaf_sub=leaf_sub_arr,
@@ -705,15 +379,17 @@ class _Items:
 def _brand_names(n: int, rng: np.random.Generator) -> list[str]:
     """Made-up, pronounceable, unique brand names of two or three syllables.
 
-    Words that CSV readers take for missing values ("Nan", "None") are never used.
+    Words that CSV readers take for missing values ("Nan", "None"; ``brands.reserved``) are
+    never used.
     """
+    words = demo_vocabulary().brands
     names: list[str] = []
-    seen: set[str] = {"Nan", "None", "Null", "Na"}
+    seen: set[str] = set(words.reserved)
     while len(names) < n:
         k = rng.integers(2, 4, size=4 * n)
-        picks = rng.integers(0, len(_BRAND_SYLLABLES), size=(4 * n, 3))
+        picks = rng.integers(0, len(words.syllables), size=(4 * n, 3))
         for length, row in zip(k, picks, strict=True):
-            name = "".join(_BRAND_SYLLABLES[s] for s in row[:length]).capitalize()
+            name = "".join(words.syllables[s] for s in row[:length]).capitalize()
             if name not in seen and len(names) < n:
                 seen.add(name)
                 names.append(name)
@@ -1244,12 +920,13 @@ def _query_texts(
     if n == 0:
         return np.empty(0, dtype=object), np.empty(0, dtype=np.int64)
     items, item = catalog.items, catalog.index.item[pos]
-    probs = np.array([p for p, _ in QUERY_KINDS.values()])
+    wording = demo_vocabulary().queries
+    probs = np.array([k.share for k in wording.kinds.values()])
     kind = np.minimum(
         np.searchsorted(np.cumsum(probs / probs.sum()), rng.random(n), "right"),
-        len(QUERY_KINDS) - 1,
+        len(wording.kinds) - 1,
     )
-    uses = [set(words) for _, words in QUERY_KINDS.values()]
+    uses = [set(k.words) for k in wording.kinds.values()]
 
     def field(name: str, values: np.ndarray) -> np.ndarray:
         wanted = np.array([name in u for u in uses])[kind]
@@ -1262,8 +939,8 @@ def _query_texts(
             field("adjective", items.adjective[item]),
             field("attribute", items.attribute[item]),
             field("variant", items.variant[item]),
-            np.where(rng.random(n) < QUERY_TYPO_P, rng.integers(1, 3, n), 0),
-            (rng.random(n) < QUERY_SWAP_P).astype(np.int64),
+            np.where(rng.random(n) < wording.typo_share, rng.integers(1, 3, n), 0),
+            (rng.random(n) < wording.swap_share).astype(np.int64),
         ],
         axis=1,
     )
