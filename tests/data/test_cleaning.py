@@ -1,6 +1,6 @@
 import pyarrow as pa
 
-from shopaug.data.cleaning import clean_text, clean_text_arrow
+from shopaug.data.cleaning import category_path, clean_text, clean_text_arrow
 
 
 def test_entities_are_decoded():
@@ -32,3 +32,19 @@ def test_none_stays_none_and_markup_only_becomes_empty():
 def test_arrow_batch_entry_point():
     out = clean_text_arrow(pa.array(["a &amp; b", None, " x "]))
     assert out.to_pylist() == ["a & b", None, "x"]
+
+
+def test_only_real_tags_are_removed():
+    """Issue 20 §2.9: '5 < 10 > 2' became '5 2'."""
+    assert clean_text("5 < 10 > 2") == "5 < 10 > 2"
+    assert clean_text("<Model X> for a<b and c>d") == "<Model X> for a<b and c>d"
+    assert clean_text('<p class="x">Hi<br/>there</p><!-- note -->') == "Hi there"
+    assert clean_text('<a href="/x?a=1&b=2" target=_blank>link</a>') == "link"
+
+
+def test_category_lists_become_paths():
+    assert category_path('["Tools", "Widgets"]') == "Tools > Widgets"
+    assert category_path('[["A", "B"], ["C"]]') == "A > B"  # several paths: the first
+    assert category_path("A > B") == "A > B"
+    assert category_path("[not json") == "[not json"
+    assert category_path(None) is None

@@ -1,8 +1,13 @@
 import json
+import os
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
+from pydantic import ValidationError
 
 from shopaug.data.errors import DataError
 from shopaug.data.ingest import IngestSpec, ingest
@@ -158,3 +163,102 @@ def test_parquet_files_ingest_like_csv(tmp_path):
     assert (t.records, t.kept, t.rejected) == (4, 3, 1)
     stored = pd.read_parquet(tmp_path / "run" / "data" / "items.parquet")
     assert stored["title"].tolist() == ["Pipette tips", "Beaker"]
+
+
+# --- issue 20 §2 -------------------------------------------------------------------------------
+
+
+def test_float_parquet_timestamps_with_nan_and_huge_values_are_row_rejects(tmp_path):
+    """§2.1: a float Parquet timestamp column holding NaN or 1e300 crashed ingest."""
+    items = tmp_path / "items.parquet"
+    events = tmp_path / "events.parquet"
+    pd.DataFrame({"item_id": ["I1"], "title": ["a"]}).to_parquet(items)
+    pa_table = pa.table(
+        {
+            "user_id": ["u1", "u2", "u3", "u4"],
+            "item_id": ["I1"] * 4,
+            "timestamp": pa.array([1.7e9, float("nan"), 1e300, None], type=pa.float64()),
+        }
+    )
+    pq.write_table(pa_table, events)
+    report = ingest(IngestSpec(items=items, interactions=events), tmp_path / "run")
+    t = report.table("interactions")
+    assert (t.records, t.kept, t.rejected) == (4, 1, 3)
+    rejects = pd.read_csv(tmp_path / "run" / "data" / "rejects.csv").set_index("location")
+    assert rejects.loc["row 2", "reason"].startswith("missing timestamp")  # NaN is missing
+    assert rejects.loc["row 3", "reason"].startswith("implausible timestamp 1e+300")
+
+
+def test_parquet_float_ids_nan_ids_and_list_categories(tmp_path):
+    """§2.9: ids became '1.0' / 'nan' and list categories the string '[Tools, Widgets]'."""
+    items = tmp_path / "items.parquet"
+    pd.DataFrame(
+        {
+            "item_id": [1.0, 2.0, np.nan],
+            "title": ["a", "b", "c"],
+            "categories": [["Tools", "Widgets"], ["Home"], ["X"]],
+        }
+    ).to_parquet(items)
+    events = tmp_path / "events.parquet"
+    pd.DataFrame({"user_id": [7.0, 8.0], "item_id": [1.0, 2.0]}).to_parquet(events)
+    report = ingest(IngestSpec(items=items, interactions=events), tmp_path / "run")
+    assert (report.table("items").kept, report.table("items").rejected) == (2, 1)
+    assert report.table("interactions").kept == 2  # '1' matches '1', not '1.0'
+    store = DatasetStore(tmp_path / "run")
+    stored = store.read("items")
+    assert stored["item_id"].tolist() == ["1", "2"]
+    assert stored["categories"].tolist() == ["Tools > Widgets", "Home"]
+    assert store.read("users")["user_id"].tolist() == ["7", "8"]
+    rejects = pd.read_csv(store.rejects_path)
+    assert rejects[["location", "column", "reason"]].values.tolist() == [
+        ["row 3", "item_id", "empty item_id"]
+    ]
+
+
+def test_extra_event_and_query_columns_are_kept_and_reported(tmp_path, write):
+    """§2.9: extra interaction columns disappeared without notice."""
+    items = write("items.csv", make_catalog(2))
+    events = write("events.csv", "user_id,item_id,session\nu,I1,s1\nu,I0,s2\n")
+    queries = write("queries.csv", "query,item_id,source\nmug,I1,app\n")
+    report = ingest(IngestSpec(items=items, interactions=events, queries=queries), tmp_path / "r")
+    assert report.table("interactions").attributes == ["session"]
+    assert report.table("queries").attributes == ["source"]
+    store = DatasetStore(tmp_path / "r")
+    assert store.read("interactions")["session"].tolist() == ["s1", "s2"]
+    assert store.read("queries")["source"].tolist() == ["app"]
+    assert store.manifest()["report"]["tables"][1]["attributes"] == ["session"]
+
+
+def test_sources_inside_the_run_folder_are_recorded_relative_to_it(tmp_path):
+    """§2.10: the pipeline's stage cache builds the demo in ``cache/ingest/.<key>.tmp/`` (source
+    files included) and renames it into place; rejects.csv and ingest.json pointed into the
+    temporary folder once it was gone."""
+    building = tmp_path / "cache" / "ingest" / ".abc123.tmp"
+    source = building / "source"
+    source.mkdir(parents=True)
+    (source / "items.csv").write_text("item_id,title\n1,A\n2,\n")
+    ingest(IngestSpec(items=source / "items.csv"), building)
+    final = building.with_name("abc123")
+    os.replace(building, final)
+    store = DatasetStore(final)
+    rejects = pd.read_csv(store.rejects_path)
+    assert rejects["file"].tolist() == [str(Path("source") / "items.csv")]
+    manifest = store.manifest()
+    assert manifest["spec"]["items"] == str(Path("source") / "items.csv")
+    assert manifest["report"]["tables"][0]["file"] == str(Path("source") / "items.csv")
+    assert ".tmp" not in json.dumps(manifest)
+    assert (final / rejects["file"][0]).exists()
+
+
+def test_a_file_as_the_run_folder_is_an_error(tmp_path, write):
+    """§2.4: --out naming an existing file raised NotADirectoryError."""
+    items = write("items.csv", make_catalog(1))
+    taken = write("taken", "")
+    with pytest.raises(DataError, match=r"taken: exists and is not a folder"):
+        ingest(IngestSpec(items=items), taken)
+
+
+def test_an_unknown_encoding_is_refused_by_the_spec():
+    """§2.4: --encoding bogus raised LookupError from deep in the JSON lines reader."""
+    with pytest.raises(ValidationError, match="unknown encoding"):
+        IngestSpec(items="a.jsonl", encoding="bogus")

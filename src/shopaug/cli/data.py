@@ -9,7 +9,7 @@ import typer
 from pydantic import ValidationError
 from rich.table import Table
 
-from shopaug.cli.app import app, console, fail, print_mapping, stage_progress
+from shopaug.cli.app import app, console, fail, option_error, print_mapping, stage_progress
 from shopaug.data.dataset import Dataset
 from shopaug.data.errors import DataError
 from shopaug.data.ingest import IngestReport, IngestSpec, ingest
@@ -46,6 +46,9 @@ def print_ingest_report(report: IngestReport) -> None:
         table.add_row(t.table, *(f"{c:,}" for c in counts), t.file)
     console.print(table)
     console.print(f"users: {report.n_users:,}   time: {report.seconds:.2f} s")
+    for t in report.tables:
+        if t.attributes:
+            console.print(f"{t.table}: extra columns kept as attributes: {', '.join(t.attributes)}")
     if report.rejected:
         rejects = Path(report.run_dir) / "data" / "rejects.csv"
         console.print(
@@ -84,18 +87,25 @@ def ingest_command(
         bool, typer.Option(help="Decode HTML entities, drop tags, squash spaces.")
     ] = True,
 ) -> None:
-    """Validate, clean and store a shop's catalog, events and query log."""
+    """Validate, clean and store a shop's catalog, events and query log.
+
+    Bad records never stop the run: each goes to OUT/data/rejects.csv with its line, column and
+    reason. Timestamps before 1990-01-01 or more than a year ahead are rejected as implausible
+    (the reason says when a number looks like micro- or nanoseconds).
+    """
+    options = {"rename": parse_mappings(mapping or []), "encoding": encoding, "clean_text": clean}
     try:
         if amazon is not None:
-            spec = IngestSpec.amazon(amazon)
+            spec = IngestSpec.amazon(amazon, **options)
         elif items is not None:
-            spec = IngestSpec(items=items, interactions=interactions, queries=queries)
+            spec = IngestSpec(items=items, interactions=interactions, queries=queries, **options)
         else:
             raise fail("give --items FILE (with --interactions / --queries) or --amazon FOLDER")
     except DataError as exc:
         raise fail(str(exc)) from exc
-    options = {"rename": parse_mappings(mapping or []), "encoding": encoding, "clean_text": clean}
-    run_ingest(spec.model_copy(update=options), out)
+    except ValidationError as exc:
+        raise option_error(exc, {"rename": "--map", "clean_text": "--clean"}) from exc
+    run_ingest(spec, out)
 
 
 @data_app.command("stats")

@@ -2,26 +2,31 @@
 
 The flow is items first (interactions and queries must reference known items), then events, then
 queries. Each table reports how many records it read, kept and rejected; every rejected record is in
-``rejects.csv`` with its file, location, column and reason.
+``rejects.csv`` with its file, location, column and reason. A source file inside the run folder (the
+pipeline generates the demo shop there) is recorded by its path relative to the run folder, so the
+records stay true when the folder is moved or renamed into place.
 """
 
 from __future__ import annotations
 
+import codecs
 import hashlib
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pandas as pd
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, field_validator
 
 from shopaug.data.errors import DataError
-from shopaug.data.readers import REJECT_COLUMNS, FileFormat, RawTable, empty_rejects, read_raw
+from shopaug.data.readers import FileFormat, read_raw
 from shopaug.data.schema import INTERACTIONS, ITEMS, QUERIES, TableSpec
+from shopaug.data.staging import REJECT_COLUMNS, WHOLE_RECORD, RawTable, empty_rejects
 from shopaug.data.store import DatasetStore, connect, scalar, sql_literal
-from shopaug.data.validation import ValidatedTable, validate
+from shopaug.data.validation import TimeRange, ValidatedTable, validate
 
 StageCallback = Callable[[str, float], None]
 
@@ -40,8 +45,20 @@ class IngestSpec(BaseModel):
     clean_text: bool = True
     drop_duplicate_events: bool = True
 
+    @field_validator("encoding")
     @classmethod
-    def amazon(cls, directory: str | Path) -> IngestSpec:
+    def _known_encoding(cls, value: str) -> str:
+        try:
+            codecs.lookup(value)
+        except LookupError:
+            raise ValueError(
+                "unknown encoding; use a name Python knows, such as utf-8, latin-1, cp1252 or "
+                "utf-16"
+            ) from None
+        return value
+
+    @classmethod
+    def amazon(cls, directory: str | Path, **options: Any) -> IngestSpec:
         """The UniSRec-style Amazon layout: ``<Name>.item.json`` and ``<Name>.inter.json``."""
         directory = Path(directory)
         items = sorted(directory.glob("*.item.json"))
@@ -51,7 +68,7 @@ class IngestSpec(BaseModel):
                 f"{directory}: expected one *.item.json and one *.inter.json, "
                 f"found {[p.name for p in items + inter]}"
             )
-        return cls(items=items[0], interactions=inter[0])
+        return cls(items=items[0], interactions=inter[0], **options)
 
 
 @dataclass
@@ -62,6 +79,7 @@ class TableReport:
     kept: int
     rejected: int
     duplicates: int = 0
+    attributes: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -89,9 +107,11 @@ def ingest(
     started = time.perf_counter()
     notify = on_stage or (lambda stage, fraction: None)
     store = DatasetStore(run_dir)
-    con = connect(temp_dir=store.run_dir / ".tmp")
+    con = connect(temp_dir=_prepare_run_dir(store.run_dir) / ".tmp")
     report = IngestReport(run_dir=str(store.run_dir))
+    time_range = TimeRange.around()
     rejects: list[pd.DataFrame] = []
+    tables: dict[str, ValidatedTable] = {}
     plan: list[tuple[TableSpec, Path | None]] = [
         (ITEMS, spec.items),
         (INTERACTIONS, spec.interactions),
@@ -108,39 +128,71 @@ def ingest(
             spec.rename.get(table_spec.name),
             spec.encoding,
         )
+        raw.source = _recorded_path(raw.source, store.run_dir)
         notify(f"validating {table_spec.name}", (step + 0.5) / (len(plan) + 1))
-        checked = validate(con, raw, table_spec, clean_text=spec.clean_text)
+        checked = validate(con, raw, table_spec, clean_text=spec.clean_text, time_range=time_range)
         duplicates = (
             _drop_duplicate_events(con, raw, checked)
             if (spec.drop_duplicate_events and table_spec.name != "items")
             else empty_rejects()
         )
         rejects += [checked.rejects, duplicates]
+        tables[table_spec.name] = checked
         report.tables.append(
             TableReport(
                 table_spec.name,
-                str(path),
+                str(raw.source),
                 raw.n_records,
                 checked.n_kept - len(duplicates),
                 _count_records(checked.rejects),
                 len(duplicates),
+                checked.attributes,
             )
         )
     notify("writing store", len(plan) / (len(plan) + 1))
     store.clear()
-    report.n_users = _write_store(con, store, has_queries=spec.queries is not None)
+    report.n_users = _write_store(con, store, tables)
     all_rejects = pd.concat([r for r in rejects if len(r)] or [empty_rejects()], ignore_index=True)
     store.write_rejects(all_rejects)
     report.seconds = time.perf_counter() - started
-    store.write_manifest(
-        {
-            "report": report.to_dict(),
-            "spec": spec.model_dump(mode="json"),
-            "source_sha256": {t.table: _file_hash(Path(t.file)) for t in report.tables},
-        }
-    )
+    store.write_manifest(_manifest(spec, report, store.run_dir))
     notify("done", 1.0)
     return report
+
+
+def _prepare_run_dir(run_dir: Path) -> Path:
+    """Create the run folder; a path that cannot be one is an error naming it, not a traceback."""
+    if run_dir.exists() and not run_dir.is_dir():
+        raise DataError(f"{run_dir}: exists and is not a folder; the run folder must be a folder")
+    try:
+        (run_dir / "data").mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise DataError(f"{run_dir}: cannot create the run folder: {exc.strerror or exc}") from exc
+    return run_dir
+
+
+def _recorded_path(path: Path, run_dir: Path) -> Path:
+    """``path`` relative to the run folder when it lies inside it, else as given."""
+    try:
+        return path.resolve().relative_to(run_dir.resolve())
+    except ValueError:
+        return path
+
+
+def _manifest(spec: IngestSpec, report: IngestReport, run_dir: Path) -> dict[str, Any]:
+    """What was ingested from where; the run folder's own path is left out (it may move)."""
+    sources = {
+        name: str(_recorded_path(Path(value), run_dir))
+        for name in ("items", "interactions", "queries")
+        if (value := getattr(spec, name)) is not None
+    }
+    summary = report.to_dict()
+    summary.pop("run_dir")
+    return {
+        "report": summary,
+        "spec": {**spec.model_dump(mode="json"), **sources},
+        "source_sha256": {name: _file_hash(Path(getattr(spec, name))) for name in sources},
+    }
 
 
 def _count_records(rejects: pd.DataFrame) -> int:
@@ -186,7 +238,7 @@ def _drop_duplicate_events(
             "file": str(raw.source),
             "location": raw.locate(rows),
             "row": pd.array(rows, dtype="Int64"),
-            "column": None,
+            "column": WHOLE_RECORD,
             "value": None,
             "reason": [f"duplicate event (same {', '.join(key)} as {f}); removed" for f in firsts],
         }
@@ -194,8 +246,13 @@ def _drop_duplicate_events(
     return frame[REJECT_COLUMNS]
 
 
-def _write_store(con: duckdb.DuckDBPyConnection, store: DatasetStore, has_queries: bool) -> int:
-    """Give items and users dense integer indices, then write every table sorted for reading."""
+def _write_store(
+    con: duckdb.DuckDBPyConnection, store: DatasetStore, tables: dict[str, ValidatedTable]
+) -> int:
+    """Give items and users dense integer indices, then write every table sorted for reading.
+
+    Extra columns of events and queries (a session id, a device) follow the schema's columns.
+    """
     store.write_table(
         con,
         "items",
@@ -203,7 +260,8 @@ def _write_store(con: duckdb.DuckDBPyConnection, store: DatasetStore, has_querie
         "* EXCLUDE (_row) FROM valid_items ORDER BY _row",
     )
     n_users = 0
-    if _exists(con, "valid_interactions"):
+    if "interactions" in tables:
+        extras = _extra_columns(tables["interactions"], "e.")
         con.execute(
             "CREATE OR REPLACE TEMP TABLE user_index AS "
             "SELECT user_id, CAST(row_number() OVER (ORDER BY first_row) - 1 AS BIGINT) AS user_index, "
@@ -218,23 +276,23 @@ def _write_store(con: duckdb.DuckDBPyConnection, store: DatasetStore, has_querie
             con,
             "interactions",
             f"SELECT u.user_index, i.item_index, e.user_id, e.item_id, e.event, e.timestamp, "
-            f"e._row AS source_row FROM valid_interactions e "
+            f"e._row AS source_row{extras} FROM valid_interactions e "
             f"JOIN user_index u USING (user_id) JOIN (SELECT item_id, item_index FROM {item_index}) i "
             f"USING (item_id) ORDER BY u.user_index, e.timestamp NULLS FIRST, e._row",
         )
         n_users = scalar(con, "SELECT count(*) FROM user_index")
-    if has_queries and _exists(con, "valid_queries"):
+    if "queries" in tables:
         store.write_table(
             con,
             "queries",
-            "SELECT query, item_id, user_id, event, timestamp, _row AS source_row "
-            "FROM valid_queries ORDER BY _row",
+            f"SELECT query, item_id, user_id, event, timestamp, _row AS source_row"
+            f"{_extra_columns(tables['queries'])} FROM valid_queries ORDER BY _row",
         )
     return int(n_users)
 
 
-def _exists(con: duckdb.DuckDBPyConnection, table: str) -> bool:
-    return bool(scalar(con, "SELECT count(*) FROM duckdb_tables() WHERE table_name = ?", [table]))
+def _extra_columns(table: ValidatedTable, prefix: str = "") -> str:
+    return "".join(f', {prefix}"{c}"' for c in table.attributes)
 
 
 def _file_hash(path: Path) -> str:

@@ -9,46 +9,44 @@ checks happen later, once, in :mod:`shopaug.data.validation`, whatever the sourc
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+import math
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Literal
 
 import duckdb
 import numpy as np
-import pandas as pd
-import pyarrow as pa
 
+from shopaug.data.csv_reader import read_csv
 from shopaug.data.errors import DataError
+from shopaug.data.schema import TABLES
+from shopaug.data.staging import (
+    CHUNK_ROWS,
+    COMPRESSED_SUFFIXES,
+    DECOMPRESSION_ERRORS,
+    REJECT_COLUMNS,
+    RawTable,
+    StagingTable,
+    empty_rejects,
+    open_binary,
+    preview,
+    rejects_frame,
+    safe_names,
+    text_lines,
+)
 from shopaug.data.store import scalar, sql_literal
 
+__all__ = ["REJECT_COLUMNS", "FileFormat", "RawTable", "detect_format", "empty_rejects", "read_raw"]
+
 FileFormat = Literal["csv", "parquet", "jsonl", "amazon-items", "amazon-inter"]
-Locator = Callable[[np.ndarray], list[str]]
 
-REJECT_COLUMNS = ["table", "file", "location", "row", "column", "value", "reason"]
-JSONL_CHUNK = 100_000
-
-
-@dataclass
-class RawTable:
-    """A staged file: ``relation`` names the DuckDB table holding its text columns and ``_row``."""
-
-    kind: str
-    source: Path
-    relation: str
-    columns: list[str]
-    n_records: int
-    locate: Locator
-    structural_rejects: pd.DataFrame = field(default_factory=lambda: empty_rejects())
-
-
-def empty_rejects() -> pd.DataFrame:
-    return pd.DataFrame({c: pd.Series(dtype=object) for c in REJECT_COLUMNS})
+#: Floats up to this magnitude are exact integers, so an integral one is written without ".0".
+_EXACT_INTEGER = 2**53
 
 
 def detect_format(path: Path) -> FileFormat:
     name = path.name.lower()
-    for suffix in (".gz", ".zst", ".bz2"):
+    for suffix in COMPRESSED_SUFFIXES:
         name = name.removesuffix(suffix)
     if name.endswith(".item.json"):
         return "amazon-items"
@@ -83,7 +81,7 @@ def read_raw(
     fmt = fmt or detect_format(path)
     relation = f"raw_{kind}"
     readers = {
-        "csv": lambda: _read_csv(con, path, kind, relation, encoding),
+        "csv": lambda: read_csv(con, path, kind, relation, encoding),
         "parquet": lambda: _read_parquet(con, path, kind, relation),
         "jsonl": lambda: _read_jsonl(con, path, kind, relation, encoding),
         "amazon-items": lambda: _read_amazon_items(con, path, kind, relation),
@@ -91,105 +89,44 @@ def read_raw(
     }
     if fmt not in readers:
         raise DataError(f"{path}: unknown format {fmt!r}; choose one of {sorted(readers)}")
-    raw = readers[fmt]()
+    try:
+        raw = readers[fmt]()
+    except OSError as exc:  # unreadable (permissions, a device error): the file, not a row
+        raise DataError(f"{path}: cannot read: {exc.strerror or exc}") from exc
     if rename:
         _rename_columns(con, raw, rename)
     return raw
 
 
 def _rename_columns(con: duckdb.DuckDBPyConnection, raw: RawTable, rename: dict[str, str]) -> None:
+    """Apply ``{our column: file column}``; both sides must exist, or nothing is renamed."""
+    ours_allowed = TABLES[raw.kind].column_names if raw.kind in TABLES else None
     for ours, theirs in rename.items():
+        mapping = f"mapping {raw.kind}.{ours}={theirs}"
+        if ours_allowed is not None and ours not in ours_allowed:
+            raise DataError(
+                f"{raw.source}: {mapping}: {raw.kind} has no column {ours!r} (its columns are "
+                f"{', '.join(ours_allowed)}; any other file column is kept under its own name); "
+                f"the file's columns are {raw.columns}"
+            )
         if theirs not in raw.columns:
             raise DataError(
-                f"{raw.source}: column {theirs!r} (mapped to {ours!r}) is not in the file; "
-                f"its columns are {raw.columns}"
+                f"{raw.source}: {mapping}: column {theirs!r} (mapped to {ours!r}) is not in the "
+                f"file; its columns are {raw.columns}"
             )
-        if ours in raw.columns and ours != theirs:
+        if ours in raw.columns and ours != theirs and ours not in rename.values():
             raise DataError(
-                f"{raw.source}: cannot map {theirs!r} to {ours!r}: the file already has {ours!r}"
+                f"{raw.source}: {mapping}: cannot map {theirs!r} to {ours!r}: the file already "
+                f"has {ours!r}"
             )
     for ours, theirs in rename.items():
         if ours != theirs:
-            con.execute(f'ALTER TABLE {raw.relation} RENAME COLUMN "{theirs}" TO "{ours}"')
+            con.execute(f'ALTER TABLE {raw.relation} RENAME COLUMN "{theirs}" TO "__map_{ours}"')
+    for ours, theirs in rename.items():
+        if ours != theirs:
+            con.execute(f'ALTER TABLE {raw.relation} RENAME COLUMN "__map_{ours}" TO "{ours}"')
     inverse = {theirs: ours for ours, theirs in rename.items()}
     raw.columns = [inverse.get(c, c) for c in raw.columns]
-
-
-# --- CSV ---------------------------------------------------------------------------------------
-
-
-def _read_csv(
-    con: duckdb.DuckDBPyConnection, path: Path, kind: str, relation: str, encoding: str
-) -> RawTable:
-    options = (
-        f"all_varchar=true, header=true, store_rejects=true, "
-        f"rejects_table='rejects_{kind}', rejects_scan='rejects_scan_{kind}', "
-        f"encoding={sql_literal(encoding)}"
-    )
-    try:
-        con.execute(
-            f"CREATE OR REPLACE TABLE {relation} AS SELECT *, "
-            f"CAST(row_number() OVER () AS BIGINT) AS _row "
-            f"FROM read_csv({sql_literal(str(path))}, {options})"
-        )
-    except duckdb.Error as exc:
-        raise DataError(f"{path}: cannot read as CSV: {_first_line(exc)}") from exc
-    columns = [c for c in _columns(con, relation) if c != "_row"]
-    n_ok = scalar(con, f"SELECT count(*) FROM {relation}")
-    bad = con.execute(
-        f"SELECT line, column_name, csv_line, error_type, error_message "
-        f"FROM rejects_{kind} ORDER BY line"
-    ).fetchdf()
-    # A record that fails on several columns is reported once per column; count records once.
-    bad_lines = np.unique(bad["line"].to_numpy(dtype=np.int64))
-    single_line = _count_lines(path) == 1 + n_ok + len(bad_lines)
-    if single_line:
-        # Accepted rows fill the lines the rejected ones leave free; g_j counts accepted rows
-        # before the j-th rejected line, so a row's line is its number plus the header plus the
-        # rejected lines that come before it.
-        gaps = bad_lines - np.arange(1, len(bad_lines) + 1) - 1
-
-        def locate(rows: np.ndarray) -> list[str]:
-            lines = rows + 1 + np.searchsorted(gaps, rows, side="left")
-            return [f"line {int(x)}" for x in lines]
-    else:
-
-        def locate(rows: np.ndarray) -> list[str]:
-            return [f"record {int(x)}" for x in rows]
-
-    rejects = pd.DataFrame(
-        {
-            "table": kind,
-            "file": str(path),
-            "location": [f"line {int(x)}" for x in bad["line"]],
-            "row": pd.array([None] * len(bad), dtype="Int64"),
-            "column": bad["column_name"].astype(object),
-            "value": bad["csv_line"].astype(object),
-            "reason": [_csv_reason(t, m) for t, m in zip(bad["error_type"], bad["error_message"])],
-        },
-        columns=REJECT_COLUMNS,
-    )
-    return RawTable(kind, path, relation, columns, int(n_ok + len(bad_lines)), locate, rejects)
-
-
-def _csv_reason(error_type: str, message: str) -> str:
-    if error_type == "INVALID ENCODING":
-        return "bad encoding: not valid UTF-8 (pass --encoding if the file uses another one)"
-    if error_type in ("TOO MANY COLUMNS", "MISSING COLUMNS"):
-        return f"wrong number of fields ({message.strip()})"
-    return f"{error_type.lower()}: {message.strip()}"
-
-
-def _count_lines(path: Path) -> int:
-    """Newline count, plus one for a last line without its newline (compressed files: unknown)."""
-    if path.suffix in (".gz", ".zst", ".bz2"):
-        return -1
-    n, last = 0, b"\n"
-    with path.open("rb") as f:
-        while chunk := f.read(1 << 24):
-            n += chunk.count(b"\n")
-            last = chunk[-1:]
-    return n + (last != b"\n")
 
 
 # --- Parquet -----------------------------------------------------------------------------------
@@ -198,8 +135,15 @@ def _count_lines(path: Path) -> int:
 def _read_parquet(con: duckdb.DuckDBPyConnection, path: Path, kind: str, relation: str) -> RawTable:
     src = f"read_parquet({sql_literal(str(path))}, file_row_number=true)"
     try:
-        names = [c for c in _describe(con, f"SELECT * FROM {src}") if c != "file_row_number"]
-        casts = ", ".join(f'CAST("{c}" AS VARCHAR) AS "{c}"' for c in names)
+        types = {
+            name: kind_of
+            for name, kind_of in _describe_types(con, f"SELECT * FROM {src}")
+            if name != "file_row_number"
+        }
+        names = safe_names(list(types))
+        casts = ", ".join(
+            _parquet_text(c, t) + f' AS "{n}"' for (c, t), n in zip(types.items(), names)
+        )
         con.execute(
             f"CREATE OR REPLACE TABLE {relation} AS SELECT {casts}, "
             f"CAST(file_row_number + 1 AS BIGINT) AS _row FROM {src}"
@@ -210,6 +154,26 @@ def _read_parquet(con: duckdb.DuckDBPyConnection, path: Path, kind: str, relatio
     return RawTable(kind, path, relation, names, int(n), lambda rows: [f"row {r}" for r in rows])
 
 
+def _parquet_text(column: str, sql_type: str) -> str:
+    """A Parquet value as the text a CSV would hold.
+
+    Float columns come from pandas' integer columns with gaps: an integral float is written as an
+    integer (id 1, not "1.0") and NaN is missing. Lists and structs become JSON, as in JSON lines,
+    so a list of categories reaches validation as a JSON array it can turn into a path. (TRY_CAST:
+    DuckDB may evaluate a CASE branch on rows it does not select, so a branch must not raise.)
+    """
+    column = f'"{column}"'
+    if sql_type in ("DOUBLE", "FLOAT", "REAL"):
+        return (
+            f"CASE WHEN isnan({column}) THEN NULL "
+            f"WHEN {column} = trunc({column}) AND abs({column}) < {_EXACT_INTEGER} "
+            f"THEN CAST(TRY_CAST({column} AS BIGINT) AS VARCHAR) ELSE CAST({column} AS VARCHAR) END"
+        )
+    if sql_type.endswith("]") or sql_type.startswith(("STRUCT", "MAP", "UNION")):
+        return f"CAST(to_json({column}) AS VARCHAR)"
+    return f"CAST({column} AS VARCHAR)"
+
+
 # --- JSON lines --------------------------------------------------------------------------------
 
 
@@ -217,74 +181,58 @@ def _read_jsonl(
     con: duckdb.DuckDBPyConnection, path: Path, kind: str, relation: str, encoding: str
 ) -> RawTable:
     """Parse line by line in Python: one bad line must become one reject, not a failed file."""
-    columns: list[str] = []
+    table = StagingTable(con, relation)
     rejects: list[dict] = []
-    n_records = 0
-    con.execute(f"CREATE OR REPLACE TABLE {relation} (_row BIGINT)")
-    for chunk, chunk_rejects, n_lines in _jsonl_chunks(path, encoding):
+    n_records = n_kept = 0
+    first: dict | None = None
+    for records, rows, chunk_rejects, n_lines in _jsonl_chunks(path, encoding):
         rejects.extend(chunk_rejects)
         n_records += n_lines
-        if not chunk:
-            continue
-        for key in chunk:
-            if key != "_row" and key not in columns:
-                columns.append(key)
-                con.execute(f'ALTER TABLE {relation} ADD COLUMN "{key}" VARCHAR')
-        arrow_chunk = pa.table(
-            {
-                k: pa.array(v, type=pa.int64() if k == "_row" else pa.string())
-                for k, v in chunk.items()
-            }
-        )
-        con.register("_jsonl_chunk", arrow_chunk)
-        con.execute(f"INSERT INTO {relation} BY NAME SELECT * FROM _jsonl_chunk")
-        con.unregister("_jsonl_chunk")
+        n_kept += len(rows)
+        first = first or (records[0] if records else None)
+        table.append(_record_columns(records), rows)
+    if n_kept <= 1:
+        _refuse_single_document(path, first, n_records)
     return RawTable(
         kind,
         path,
         relation,
-        columns,
+        table.columns,
         n_records,
         lambda rows: [f"line {r}" for r in rows],
-        _rejects_frame(kind, path, rejects),
+        rejects_frame(kind, path, rejects),
     )
 
 
-def _jsonl_chunks(path: Path, encoding: str) -> Iterator[tuple[dict[str, list], list[dict], int]]:
-    """Yield (column -> values, rejects, records seen) per chunk; ``_row`` is the line number."""
-    columns: dict[str, list] = {"_row": []}
+def _jsonl_chunks(
+    path: Path, encoding: str
+) -> Iterator[tuple[list[dict], list[int], list[dict], int]]:
+    """Yield (records as text, their line numbers, rejects, records seen) per chunk."""
+    records: list[dict] = []
+    rows: list[int] = []
     rejects: list[dict] = []
-    n_rows = 0
     seen = 0
-    with path.open("rb") as f:
-        for line_no, raw in enumerate(f, start=1):
-            if not raw.strip():
-                continue
-            seen += 1
-            record, reason = _parse_json_line(raw, encoding)
-            if reason is not None:
-                rejects.append(
-                    {"location": f"line {line_no}", "value": _preview(raw), "reason": reason}
-                )
-            else:
-                for key, value in record.items():
-                    columns.setdefault(key, [None] * n_rows).append(_as_text(value))
-                n_rows += 1
-                columns["_row"].append(line_no)
-                for values in columns.values():
-                    if len(values) < n_rows:
-                        values.append(None)
-            if n_rows >= JSONL_CHUNK:
-                yield columns, rejects, seen
-                columns, rejects, n_rows, seen = {"_row": []}, [], 0, 0
-    yield columns if n_rows else {}, rejects, seen
+    for line in text_lines(path, encoding):
+        if not line.text.strip() and line.problem is None:
+            continue
+        seen += 1
+        record, reason = _parse_json_line(line.text, line.problem)
+        if reason is not None:
+            rejects.append(
+                {"location": f"line {line.number}", "value": preview(line.text), "reason": reason}
+            )
+        else:
+            records.append(record)
+            rows.append(line.number)
+        if len(rows) >= CHUNK_ROWS:
+            yield records, rows, rejects, seen
+            records, rows, rejects, seen = [], [], [], 0
+    yield records, rows, rejects, seen
 
 
-def _parse_json_line(raw: bytes, encoding: str) -> tuple[dict, str | None]:
-    try:
-        text = raw.decode(encoding)
-    except UnicodeDecodeError as exc:
-        return {}, f"bad encoding: not valid {encoding} (byte {raw[exc.start]:#04x} at {exc.start})"
+def _parse_json_line(text: str, problem: str | None) -> tuple[dict, str | None]:
+    if problem is not None:
+        return {}, problem
     try:
         record = json.loads(text)
     except json.JSONDecodeError as exc:
@@ -294,18 +242,65 @@ def _parse_json_line(raw: bytes, encoding: str) -> tuple[dict, str | None]:
     return record, None
 
 
+def _record_columns(records: list[dict]) -> dict[str, list[str | None]]:
+    """Records to text columns, keys in order of first appearance, safe against clashes."""
+    keys: dict[str, None] = {}
+    for record in records:
+        keys.update(dict.fromkeys(record))
+    names = safe_names(list(keys))
+    return {n: [_as_text(r.get(k)) for r in records] for k, n in zip(keys, names)}
+
+
+def _refuse_single_document(path: Path, first: dict | None, n_records: int) -> None:
+    """A ``.json`` holding one document (an object keyed by id, an array) is not JSON lines.
+
+    Read as JSON lines it would be one odd record (columns '0', '1', ...) or one reject per line;
+    say what the file is instead.
+    """
+    if first is not None and not all(isinstance(v, (dict, list)) for v in first.values()):
+        return
+    if first is None and n_records == 0:
+        return
+    document = _whole_json(path)
+    if isinstance(document, dict) and document:
+        values = list(document.values())
+        kind = "item.json" if isinstance(values[0], dict) else "inter.json"
+        raise DataError(
+            f"{path}: holds one JSON object keyed by id ({len(document):,} keys), not JSON lines "
+            "(one object per line). That is the Amazon layout: name the file "
+            f"<Name>.{kind} (<Name>.item.json for items, <Name>.inter.json for user → item lists), "
+            "or ingest its folder with --amazon"
+        )
+    if isinstance(document, list):
+        raise DataError(
+            f"{path}: holds one JSON array of {len(document):,} values, not JSON lines; write one "
+            "JSON object per line (.jsonl)"
+        )
+
+
+def _whole_json(path: Path) -> object:
+    """The file parsed as one JSON document, or None when it is not one."""
+    try:
+        with open_binary(path) as f:
+            return json.load(f)
+    except (ValueError, *DECOMPRESSION_ERRORS):
+        return None
+
+
 def _as_text(value: object) -> str | None:
+    """A JSON value as text: nested values as JSON, integral floats as integers, NaN as missing."""
     if value is None or isinstance(value, str):
         return value
     if isinstance(value, (dict, list)):
         return json.dumps(value, ensure_ascii=False)
     if isinstance(value, bool):
         return "true" if value else "false"
+    if isinstance(value, float):
+        if math.isnan(value):
+            return None
+        if value.is_integer() and abs(value) < _EXACT_INTEGER:
+            return str(int(value))
     return str(value)
-
-
-def _preview(raw: bytes, limit: int = 200) -> str:
-    return raw[:limit].decode("utf-8", errors="replace").rstrip()
 
 
 # --- Amazon (UniSRec/RecBole-style) JSON -------------------------------------------------------
@@ -313,7 +308,7 @@ def _preview(raw: bytes, limit: int = 200) -> str:
 
 def _load_json_object(path: Path) -> dict:
     try:
-        with path.open("rb") as f:
+        with open_binary(path) as f:
             data = json.load(f)
     except UnicodeDecodeError as exc:
         raise DataError(
@@ -323,6 +318,8 @@ def _load_json_object(path: Path) -> dict:
         raise DataError(
             f"{path}: malformed JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}"
         ) from exc
+    except DECOMPRESSION_ERRORS as exc:
+        raise DataError(f"{path}: cannot decompress: {exc}") from exc
     if not isinstance(data, dict):
         raise DataError(f"{path}: expected a JSON object keyed by id, found {type(data).__name__}")
     return data
@@ -334,34 +331,32 @@ def _read_amazon_items(
     """``{"<item index>": {"title", "description", "brand", "categories"}}``."""
     data = _load_json_object(path)
     keys = list(data)
-    fields: list[str] = []
     rejects: list[dict] = []
     good_rows: list[int] = []
+    records: list[dict] = []
     for row, key in enumerate(keys, start=1):
         value = data[key]
         if not isinstance(value, dict):
             rejects.append(
                 {
                     "location": f"item {key!r}",
-                    "value": _preview(json.dumps(value).encode()),
+                    "value": preview(json.dumps(value)),
                     "reason": f"expected an object of item fields, found {type(value).__name__}",
                 }
             )
             continue
         good_rows.append(row)
-        fields.extend(f for f in value if f not in fields)
-    columns = {"item_id": [keys[r - 1] for r in good_rows]}
-    for f in fields:
-        columns[f] = [_as_text(data[keys[r - 1]].get(f)) for r in good_rows]
-    _register_table(con, relation, columns, good_rows)
+        records.append({"item_id": key, **{k: v for k, v in value.items() if k != "item_id"}})
+    table = StagingTable(con, relation, ["item_id"])
+    table.append(_record_columns(records), good_rows)
     return RawTable(
         kind,
         path,
         relation,
-        ["item_id", *fields],
+        table.columns,
         len(keys),
         lambda rows: [f"item {keys[r - 1]!r}" for r in rows],
-        _rejects_frame(kind, path, rejects),
+        rejects_frame(kind, path, rejects),
     )
 
 
@@ -379,7 +374,7 @@ def _read_amazon_inter(
             rejects.append(
                 {
                     "location": f"user {key!r}",
-                    "value": _preview(json.dumps(seq).encode()),
+                    "value": preview(json.dumps(seq)),
                     "reason": f"expected a list of item ids, found {type(seq).__name__}",
                 }
             )
@@ -387,8 +382,8 @@ def _read_amazon_inter(
         users.extend([key] * len(seq))
         items.extend(_as_text(i) for i in seq)
         positions.extend(range(1, len(seq) + 1))
-    rows = list(range(1, len(users) + 1))
-    _register_table(con, relation, {"user_id": users, "item_id": items}, rows)
+    table = StagingTable(con, relation, ["user_id", "item_id"])
+    table.append({"user_id": users, "item_id": items}, list(range(1, len(users) + 1)))
     con.execute(f"ALTER TABLE {relation} ADD COLUMN event VARCHAR DEFAULT 'review'")
 
     def locate(r: np.ndarray) -> list[str]:
@@ -401,43 +396,15 @@ def _read_amazon_inter(
         ["user_id", "item_id", "event"],
         len(users) + len(rejects),
         locate,
-        _rejects_frame(kind, path, rejects),
+        rejects_frame(kind, path, rejects),
     )
-
-
-def _register_table(
-    con: duckdb.DuckDBPyConnection, relation: str, columns: dict[str, list], rows: list[int]
-) -> None:
-    table = pa.table(
-        {
-            **{k: pa.array(v, type=pa.string()) for k, v in columns.items()},
-            "_row": pa.array(rows, type=pa.int64()),
-        }
-    )
-    con.register("_staging", table)
-    con.execute(f"CREATE OR REPLACE TABLE {relation} AS SELECT * FROM _staging")
-    con.unregister("_staging")
-
-
-def _rejects_frame(kind: str, path: Path, rejects: list[dict]) -> pd.DataFrame:
-    """Rejects found while parsing, before columns are known: no row number, no column."""
-    frame = pd.DataFrame(rejects, columns=["location", "value", "reason"])
-    frame.insert(0, "table", kind)
-    frame.insert(1, "file", str(path))
-    frame.insert(3, "row", pd.array([None] * len(frame), dtype="Int64"))
-    frame.insert(4, "column", None)
-    return frame
 
 
 # --- helpers -----------------------------------------------------------------------------------
 
 
-def _columns(con: duckdb.DuckDBPyConnection, relation: str) -> list[str]:
-    return _describe(con, f"SELECT * FROM {relation}")
-
-
-def _describe(con: duckdb.DuckDBPyConnection, query: str) -> list[str]:
-    return [row[0] for row in con.execute(f"DESCRIBE {query}").fetchall()]
+def _describe_types(con: duckdb.DuckDBPyConnection, query: str) -> list[tuple[str, str]]:
+    return [(row[0], row[1]) for row in con.execute(f"DESCRIBE {query}").fetchall()]
 
 
 def _first_line(exc: Exception) -> str:

@@ -30,7 +30,11 @@ class ColumnSpec:
 
 @dataclass(frozen=True)
 class TableSpec:
-    """A record kind: its columns, and the key that must be unique (if any)."""
+    """A record kind: its columns, and the key that must be unique (if any).
+
+    Columns beyond the spec's are kept as text attributes (an item's colour, an event's session or
+    device), so nothing a shop sends disappears on the way in.
+    """
 
     name: str
     columns: tuple[ColumnSpec, ...]
@@ -75,7 +79,6 @@ INTERACTIONS = TableSpec(
         ColumnSpec("event", default="interaction"),
         ColumnSpec("timestamp", type="timestamp"),
     ),
-    extra_columns_allowed=False,
 )
 
 QUERIES = TableSpec(
@@ -87,7 +90,6 @@ QUERIES = TableSpec(
         ColumnSpec("event", default="click"),
         ColumnSpec("timestamp", type="timestamp"),
     ),
-    extra_columns_allowed=False,
     text_columns=("query",),
 )
 
