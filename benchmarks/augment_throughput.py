@@ -19,13 +19,13 @@ from pathlib import Path
 
 from shopaug.augment import STRATEGIES, AugmentContext, make_strategy
 from shopaug.encode import TextEncoder
-from shopaug.evaluate.benchmark import RecBenchConfig, load_dataset, prepare_training
+from shopaug.workflow import DataSetup, load_dataset, prepare_training
 
 DEFAULT_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "amazon-scientific"
 
 
 def strategy_throughput(data: Path, copies: int, repeats: int) -> None:
-    config = RecBenchConfig(data=data, models=["pop"])
+    config = DataSetup(data=data)
     _, train = prepare_training(config)
     assert train.items is not None
     context = AugmentContext(train.sequences, train.n_items, train.items.embeddings)
@@ -49,7 +49,7 @@ def strategy_throughput(data: Path, copies: int, repeats: int) -> None:
 
 
 def encoder_throughput(data: Path, n: int) -> None:
-    texts = load_dataset(RecBenchConfig(data=data, models=["pop"])).item_texts()[:n]
+    texts = load_dataset(data).item_texts()[:n]
     with tempfile.TemporaryDirectory() as cache:
         encoder = TextEncoder(cache_dir=Path(cache))
         encoder.encode(texts[:8])  # load the model outside the timing

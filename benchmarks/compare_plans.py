@@ -29,16 +29,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from shopaug.evaluate.benchmark import (
-    AugmentedTrain,
-    RecBenchConfig,
-    prepare_training,
-    run_model,
-)
-from shopaug.evaluate.metrics import item_popularity
-from shopaug.evaluate.ranking import slice_masks
 from shopaug.evaluate.stats import compare_runs, summarize_runs
 from shopaug.models.augmented import AugmentPlan
+from shopaug.workflow import AugmentedTrain, Experiment, case_slices, prepare_training, run_model
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "amazon-scientific"
 METRICS = ("ndcg@10", "recall@20")
@@ -67,7 +60,7 @@ def main() -> None:
     torch.set_num_threads(1)
 
     params = json.loads(args.params)
-    config = RecBenchConfig(
+    config = Experiment(
         data=args.data,
         protocol=args.protocol,
         models=[args.model],
@@ -86,9 +79,8 @@ def main() -> None:
         print(f"[{time.perf_counter() - started:7.0f} s] {name}", flush=True)
         runs[name] = run_model(args.model, params, split, train, config, augmented=variant)
 
-    popularity = item_popularity(train.sequences, split.n_items)
+    masks = case_slices(split, train)
     cold = split.cold_mask() if len(split.cold_items) else None
-    masks = slice_masks(split.test.targets, popularity, cold)
     covered = [generated_items(v, args.seeds) for v in variants.values() if v is not None]
     if cold is not None and covered:
         shared = np.zeros(split.n_items, dtype=bool)
@@ -105,17 +97,7 @@ def main() -> None:
     for (a, ra), (b, rb) in itertools.combinations(runs.items(), 2):
         for s, metric in itertools.product(slices, METRICS):
             diff = compare_runs(rb.results, ra.results, metric, masks[s])
-            comparisons.append(
-                {
-                    "a": b,
-                    "b": a,
-                    "slice": s,
-                    "metric": metric,
-                    "diff": diff.mean_diff,
-                    "ci": [diff.ci_low, diff.ci_high],
-                    "p_value": diff.p_value,
-                }
-            )
+            comparisons.append({"a": b, "b": a, "slice": s, "metric": metric} | diff.to_dict())
     out: dict[str, Any] = {
         "protocol": args.protocol,
         "model": args.model,
@@ -145,7 +127,7 @@ def main() -> None:
             lo, hi = c["ci"]
             print(
                 f"{c['a']} - {c['b']} [{c['slice']} {c['metric']}]: "
-                f"{c['diff']:+.4f} [{lo:+.4f}, {hi:+.4f}] p={c['p_value']:.3f}"
+                f"{c['mean_diff']:+.4f} [{lo:+.4f}, {hi:+.4f}] p={c['p_value']:.3f}"
             )
 
 

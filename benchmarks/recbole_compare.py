@@ -57,7 +57,7 @@ import torch
 
 from shopaug.data.sequences import Sequences
 from shopaug.data.splits import make_split
-from shopaug.evaluate.benchmark import RecBenchConfig, load_dataset
+from shopaug.workflow import load_dataset
 from shopaug.evaluate.ranking import evaluate_model
 from shopaug.models.base import TrainData
 from shopaug.models.sasrec import SASRec
@@ -229,8 +229,7 @@ def check_data(data: Path) -> None:
 def load_sequences(data: Path, work_dir: Path) -> tuple[Sequences, int]:
     """Every user's item sequence (3 events or more, as the benchmark) and the catalog size."""
     check_data(data)
-    config = RecBenchConfig(data=data, models=["sasrec"], work_dir=work_dir)
-    dataset = load_dataset(config)
+    dataset = load_dataset(data, work_dir=work_dir)
     return dataset.sequences(min_length=3), dataset.n_items
 
 

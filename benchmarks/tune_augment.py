@@ -31,14 +31,14 @@ import torch
 
 from shopaug.data.splits import Split, make_split
 from shopaug.evaluate import evaluate_model, slice_masks
-from shopaug.evaluate.benchmark import RecBenchConfig, prepare_training
+from shopaug.workflow import Experiment, prepare_training
 from shopaug.models import TrainData, make_model
 from shopaug.models.augmented import AugmentPlan, augment_train
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "amazon-scientific"
 
 
-def inner_cold_training(config: RecBenchConfig, seed: int) -> tuple[Split, TrainData]:
+def inner_cold_training(config: Experiment, seed: int) -> tuple[Split, TrainData]:
     """Protocol C applied to protocol C's own training rows: a cold-item check without leakage."""
     outer, train = prepare_training(config)
     inner = make_split("C", outer.train, outer.n_items, seed)
@@ -71,7 +71,7 @@ def run_plan(
     plan: AugmentPlan | None,
     model: str,
     params: dict[str, Any],
-    config: RecBenchConfig,
+    config: Experiment,
     seed: int,
     inner_cold: int | None = None,
 ) -> dict[str, Any]:
@@ -118,7 +118,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("runs/tune/augment.jsonl"))
     args = parser.parse_args()
     torch.set_num_threads(1)
-    config = RecBenchConfig(
+    config = Experiment(
         data=args.data, protocol=args.protocol, models=[args.model], work_dir=Path("runs/bench")
     )
     params = json.loads(args.params)

@@ -14,7 +14,7 @@ from shopaug.data.sequences import Sequences
 from shopaug.data.splits import leave_one_out
 from shopaug.models.base import ItemSide, TrainData
 from shopaug.models.content import ContentSASRec, standardise
-from shopaug.models.sasrec import target_ranks
+from shopaug.models.ranking import rank_targets
 
 N_WARM = 20
 #: Cold item -> the warm item whose text it nearly repeats (a new colour of the same product).
@@ -53,7 +53,7 @@ def fitted(request: pytest.FixtureRequest) -> ContentSASRec:
 
 def rank_of(model: ContentSASRec, history: list[int], item: int) -> int:
     hist = Sequences.from_lists([0], [history])
-    return int(target_ranks(model.score(hist), hist, np.array([item]))[0])
+    return int(rank_targets(model.score(hist), np.array([item]), hist)[0])
 
 
 def test_cold_item_ranks_next_to_its_warm_twin(fitted: ContentSASRec) -> None:

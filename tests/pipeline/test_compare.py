@@ -32,11 +32,11 @@ def test_differences_come_with_paired_intervals(tmp_path):
     rows = compare_run_folders(a, b, metrics=("ndcg@10",), n_resamples=200)
     assert [(r["slice"], r["cases"]) for r in rows] == [("all", 200), ("cold", 100)]
     for row in rows:
-        assert row["diff"] == pytest.approx(0.1)
+        assert row["mean_diff"] == pytest.approx(0.1)
         low, high = row["ci"]
         assert low <= 0.1 <= high and low > 0  # a constant gain: a tight interval around it
     same = compare_run_folders(b, b, metrics=("ndcg@10",), n_resamples=200)
-    assert same[0]["diff"] == 0 and same[0]["p_value"] == 1
+    assert same[0]["mean_diff"] == 0 and same[0]["p_value"] == 1
 
 
 def test_runs_that_cannot_be_paired_are_refused(tmp_path):

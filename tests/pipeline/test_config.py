@@ -24,7 +24,7 @@ models:
 
 def test_a_valid_file_becomes_the_benchmark_config(write, tmp_path):
     config = load_config(write_config(write, BASE + "split: {protocol: C, seed: 3}\n"))
-    bench = config.bench(tmp_path)
+    bench = config.experiment(tmp_path)
     assert bench.protocol == "C" and bench.split_seed == 3
     assert bench.models == ["markov", "sasrec"]
     assert bench.params == {"sasrec": {"epochs": 2}}

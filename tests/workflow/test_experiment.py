@@ -3,34 +3,18 @@ import json
 import numpy as np
 import pytest
 
-from shopaug.data.demo_shop import DemoShopConfig, generate_demo_shop, write_demo_shop
 from shopaug.data.errors import DataError
-from shopaug.data.ingest import IngestSpec, ingest
-from shopaug.evaluate.benchmark import (
-    RecBenchConfig,
-    model_seeds,
-    run_rec_benchmark,
-    write_results,
-)
 from shopaug.models import make_model
-
-
-@pytest.fixture(scope="module")
-def shop_run(tmp_path_factory):
-    root = tmp_path_factory.mktemp("bench")
-    shop = generate_demo_shop(DemoShopConfig(n_items=300, n_users=250, seed=3))
-    paths = write_demo_shop(shop, root / "source")
-    ingest(IngestSpec(**paths), root / "run")
-    return root / "run"
+from shopaug.workflow import Experiment, model_seeds, run_experiment, write_results
 
 
 def config(run, **kw):
     base = {"data": run, "models": ["pop", "markov"], "seeds": 2, "embed_items": False}
-    return RecBenchConfig(**{**base, **kw})
+    return Experiment(**{**base, **kw})
 
 
 def test_results_have_the_documented_shape(shop_run):
-    outcome = run_rec_benchmark(config(shop_run, n_resamples=200))
+    outcome = run_experiment(config(shop_run, n_resamples=200))
     pop, markov = outcome["results"]
     assert pop["model"] == "pop" and pop["protocol"] == "W"
     entry = markov["metrics"]["all"]["ndcg@10"]
@@ -49,7 +33,7 @@ def test_results_have_the_documented_shape(shop_run):
 
 
 def test_cold_protocol_reports_cold_and_warm_slices(shop_run):
-    outcome = run_rec_benchmark(config(shop_run, protocol="C", models=["pop"], seeds=1))
+    outcome = run_experiment(config(shop_run, protocol="C", models=["pop"], seeds=1))
     metrics = outcome["results"][0]["metrics"]
     assert "cold" in metrics and "warm" in metrics
     # Popularity never recommends an item it has not seen: cold targets are never hit.
@@ -62,7 +46,7 @@ def test_deterministic_models_train_once_and_seeded_ones_per_seed():
 
 
 def test_write_results_single_and_several(shop_run, tmp_path):
-    outcome = run_rec_benchmark(config(shop_run, models=["pop"], seeds=1, n_resamples=100))
+    outcome = run_experiment(config(shop_run, models=["pop"], seeds=1, n_resamples=100))
     single = json.loads(write_results(outcome, tmp_path / "one.json").read_text())
     assert single["model"] == "pop"
     outcome["results"].append(outcome["results"][0])
@@ -72,7 +56,7 @@ def test_write_results_single_and_several(shop_run, tmp_path):
 
 def test_missing_data_is_a_clear_error(tmp_path):
     with pytest.raises(DataError, match="not a run folder"):
-        run_rec_benchmark(config(tmp_path / "nothing"))
+        run_experiment(config(tmp_path / "nothing"))
 
 
 def test_unknown_model_config_is_refused(shop_run):
@@ -87,7 +71,7 @@ def test_unknown_model_config_is_refused(shop_run):
 
 
 def test_labels_compare_two_configurations_of_one_model(shop_run):
-    outcome = run_rec_benchmark(
+    outcome = run_experiment(
         config(
             shop_run,
             models=["first-order=markov", "markov"],
@@ -107,14 +91,14 @@ def test_labels_compare_two_configurations_of_one_model(shop_run):
 
 
 def test_time_protocol_runs_on_timestamped_logs(shop_run):
-    outcome = run_rec_benchmark(config(shop_run, protocol="T", models=["pop"], seeds=1))
+    outcome = run_experiment(config(shop_run, protocol="T", models=["pop"], seeds=1))
     result = outcome["results"][0]
     assert result["config"]["split"]["protocol"] == "T"
     assert np.isfinite(result["metrics"]["all"]["ndcg@10"]["mean"])
 
 
 def test_early_stopped_models_report_their_validation_score(shop_run):
-    outcome = run_rec_benchmark(
+    outcome = run_experiment(
         config(
             shop_run,
             models=["markov", "sasrec"],

@@ -71,6 +71,20 @@ class AugmentContext:
         """Training events per item (cold items have 0)."""
         return np.bincount(self.train.items, minlength=self.n_items)
 
+    def for_rows(self, rows: np.ndarray) -> AugmentContext:
+        """A context over some of the training rows (one user shard) that keeps this context's
+        neighbour tables: neighbours describe all training rows, and a shard must not see
+        different ones than the whole run would."""
+        shard = AugmentContext(
+            self.train.select_rows(rows),
+            self.n_items,
+            self.embeddings,
+            self.max_neighbours,
+            self.catalog,
+        )
+        shard._cache.update(self._cache)
+        return shard
+
     def prepare(self) -> None:
         """Compute the neighbour tables now (text ones only if there are embeddings)."""
         self.cooccurrence_neighbours()

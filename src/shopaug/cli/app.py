@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 import os
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any, get_args
 
@@ -11,8 +12,11 @@ import typer
 import typer.core
 from pydantic import ValidationError
 from rich.console import Console
+from rich.logging import RichHandler
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
+
+from shopaug.progress import StageCallback
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -42,7 +46,17 @@ app = typer.Typer(
 )
 console = Console()
 
-StageCallback = Callable[[str, float], None]
+
+def _log_to_console() -> None:
+    """Library log records (``logging.getLogger("shopaug...")``) appear above the progress bars;
+    the packages themselves never print, so a library caller keeps control of its output."""
+    package = logging.getLogger("shopaug")
+    if not any(isinstance(h, RichHandler) for h in package.handlers):
+        package.addHandler(RichHandler(console=console, show_path=False, show_time=False))
+        package.setLevel(logging.INFO)
+
+
+_log_to_console()
 
 
 @contextmanager

@@ -16,14 +16,14 @@ from shopaug.cli.models import ListsModels
 from shopaug.data.errors import DataError
 
 if TYPE_CHECKING:
-    from shopaug.evaluate.benchmark import RecBenchConfig
+    from shopaug.workflow import Experiment
     from shopaug.models.augmented import AugmentPlan
 
 bench_app = typer.Typer(help="Benchmarks on fixed protocols.", no_args_is_help=True)
 app.add_typer(bench_app, name="bench")
 
 SHOWN_METRICS = ("ndcg@10", "recall@10", "recall@20", "mrr")
-#: Options of ``bench rec`` whose names differ from the ``RecBenchConfig`` field they set.
+#: Options of ``bench rec`` whose names differ from the ``Experiment`` field they set.
 BENCH_OPTIONS = {"models": "--model", "params": "--param", "embed_items": "--embed"}
 
 
@@ -162,7 +162,7 @@ def print_comparisons(comparisons: list[dict]) -> None:
             c["b"],
             c["slice"],
             c["metric"],
-            f"[{style}]{c['diff']:+.4f}[/]" if style else f"{c['diff']:+.4f}",
+            f"[{style}]{c['mean_diff']:+.4f}[/]" if style else f"{c['mean_diff']:+.4f}",
             f"[{low:+.4f}, {high:+.4f}]",
             f"{c['p_value']:.3g}",
         )
@@ -233,7 +233,7 @@ def bench_rec(
     ] = 0.5,
 ) -> None:
     """Train and test models on one protocol, over seeds, with confidence intervals."""
-    from shopaug.evaluate.benchmark import RecBenchConfig, model_labels
+    from shopaug.workflow import Experiment, model_labels
 
     protocol = protocol_option(protocol)
     try:
@@ -241,7 +241,7 @@ def bench_rec(
     except ValueError as exc:
         raise fail(f"--model {exc}") from exc
     try:
-        config = RecBenchConfig(
+        config = Experiment(
             data=data,
             protocol=protocol,
             models=model,
@@ -257,14 +257,14 @@ def bench_rec(
     run_and_report(config, out, report=report)
 
 
-def run_and_report(config: RecBenchConfig, out: Path, report: bool = True) -> dict[str, Any]:
+def run_and_report(config: Experiment, out: Path, report: bool = True) -> dict[str, Any]:
     """Run a recommendation benchmark with progress, print its tables, write JSON and report."""
-    from shopaug.evaluate.benchmark import run_rec_benchmark, write_results
+    from shopaug.workflow import run_experiment, write_results
     from shopaug.evaluate.report import write_report
 
     try:
         with stage_progress(f"bench rec {config.protocol}") as progress:
-            outcome = run_rec_benchmark(config, on_stage=progress)
+            outcome = run_experiment(config, on_stage=progress)
     except (DataError, ValueError) as exc:
         raise fail(str(exc)) from exc
     print_results(outcome["results"])

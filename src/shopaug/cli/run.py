@@ -104,7 +104,7 @@ def compare_command(
             continue
         low, high = row["ci"]
         style = "green" if low > 0 else ("red" if high < 0 else "")
-        diff = f"{row['diff']:+.4f}"
+        diff = f"{row['mean_diff']:+.4f}"
         table.add_row(
             row["model"],
             row["slice"],

@@ -12,7 +12,6 @@ from __future__ import annotations
 import codecs
 import hashlib
 import time
-from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,8 +26,7 @@ from shopaug.data.schema import INTERACTIONS, ITEMS, QUERIES, TableSpec
 from shopaug.data.staging import REJECT_COLUMNS, WHOLE_RECORD, RawTable, empty_rejects
 from shopaug.data.store import DatasetStore, connect, scalar, sql_literal
 from shopaug.data.validation import TimeRange, ValidatedTable, validate
-
-StageCallback = Callable[[str, float], None]
+from shopaug.progress import StageCallback, notifier
 
 
 class IngestSpec(BaseModel):
@@ -105,7 +103,7 @@ def ingest(
 ) -> IngestReport:
     """Validate, clean and store ``spec``'s files under ``run_dir/data``; returns the summary."""
     started = time.perf_counter()
-    notify = on_stage or (lambda stage, fraction: None)
+    notify = notifier(on_stage)
     store = DatasetStore(run_dir)
     con = connect(temp_dir=_prepare_run_dir(store.run_dir) / ".tmp")
     report = IngestReport(run_dir=str(store.run_dir))

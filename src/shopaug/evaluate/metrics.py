@@ -10,7 +10,7 @@ array passes, not a million Python iterations.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -18,6 +18,7 @@ import pandas as pd
 
 from shopaug.data.errors import DataError
 from shopaug.data.sequences import Sequences
+from shopaug.models.ranking import check_ks, discount
 
 PRED_COLUMNS = ("user_id", "item_id", "rank")
 TRUTH_COLUMNS = ("user_id", "item_id")
@@ -26,23 +27,6 @@ _LIST_CHUNK = 16384
 
 
 # --- shared pieces ---------------------------------------------------------------------------
-
-
-def discount(positions: np.ndarray) -> np.ndarray:
-    """DCG gain of a hit at 1-based ``positions``: ``1 / log2(position + 1)``.
-
-    The single-target nDCG of the benchmark (``1 / log2(rank + 2)`` for a 0-based rank) and the
-    multi-target nDCG of :func:`evaluate_lists` both use this, so they agree by construction.
-    """
-    return 1.0 / np.log2(np.asarray(positions, dtype=np.float64) + 1.0)
-
-
-def check_ks(ks: Iterable[int]) -> tuple[int, ...]:
-    """Cut-offs as a sorted tuple of distinct positive integers; anything else is a caller error."""
-    out = sorted({int(k) for k in ks})
-    if not out or out[0] < 1:
-        raise ValueError(f"cut-offs k must be integers >= 1, got {list(ks)}")
-    return tuple(out)
 
 
 def item_popularity(train: Sequences, n_items: int) -> np.ndarray:

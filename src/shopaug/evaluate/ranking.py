@@ -9,17 +9,15 @@ the number of users, and each batch is a handful of whole-matrix numpy operation
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
-from shopaug.data.sequences import Sequences
 from shopaug.data.splits import EvalCases
-from shopaug.evaluate.metrics import check_ks, discount
 from shopaug.models.base import Recommender, mask_seen, top_k
-
-StageCallback = Callable[[str, float], None]
+from shopaug.models.ranking import check_ks, rank_metrics, rank_targets
+from shopaug.progress import StageCallback
 
 
 @dataclass(frozen=True)
@@ -54,55 +52,6 @@ class RankingResult:
         return {name: float(v.mean()) if len(v) else float("nan") for name, v in values.items()}
 
 
-def rank_metrics(ranks: np.ndarray, ks: Sequence[int]) -> dict[str, np.ndarray]:
-    """Per-case metrics of a single target at 0-based ``ranks``.
-
-    recall@K (= hit rate with one target) is 1 if rank < K; ndcg@K is ``1/log2(rank+2)`` if
-    rank < K, else 0 (the ideal DCG of one target is 1); mrr is ``1/(rank+1)`` with no cut-off.
-    """
-    ranks = np.asarray(ranks)
-    gain = discount(ranks + 1)
-    out: dict[str, np.ndarray] = {}
-    for k in check_ks(ks):
-        inside = ranks < k
-        out[f"recall@{k}"] = inside.astype(np.float64)
-        out[f"ndcg@{k}"] = np.where(inside, gain, 0.0)
-    out["mrr"] = 1.0 / (ranks + 1.0)
-    return out
-
-
-def rank_targets(
-    scores: np.ndarray, targets: np.ndarray, histories: Sequences | None = None
-) -> np.ndarray:
-    """0-based rank of each row's target among all items, history items excluded.
-
-    Rank = #(score > target score) + #(score == target score and item index < target index): the
-    same tie rule as :func:`~shopaug.models.base.top_k`, so a target at rank r is exactly the
-    (r+1)-th item of the recommended list. History items are set to -inf on a copy; a target that
-    is excluded itself (in the history), or whose score is -inf or NaN, can never be recommended
-    and gets the worst rank, ``n_items - 1``.
-    """
-    scores = np.asarray(scores)
-    if histories is not None:
-        scores = scores.copy()
-        mask_seen(scores, histories)
-    return _ranks(scores, np.asarray(targets, dtype=np.int64))
-
-
-def _ranks(scores: np.ndarray, targets: np.ndarray) -> np.ndarray:
-    n_rows, n_items = scores.shape
-    target_scores = scores[np.arange(n_rows), targets][:, None]
-    ranks = np.count_nonzero(scores > target_scores, axis=1)
-    # Ties are rare with float scores: look at lower-index ties only in rows that have any.
-    ties = np.count_nonzero(scores == target_scores, axis=1) > 1
-    if ties.any():
-        tied = scores[ties] == target_scores[ties]
-        before = np.arange(n_items) < targets[ties, None]
-        ranks[ties] += np.count_nonzero(tied & before, axis=1)
-    ranks[~(target_scores[:, 0] > -np.inf)] = n_items - 1
-    return ranks.astype(np.int64)
-
-
 def evaluate_model(
     model: Recommender,
     cases: EvalCases,
@@ -131,7 +80,7 @@ def evaluate_model(
     for start in range(0, len(cases), batch_size):
         rows = np.arange(start, min(start + batch_size, len(cases)))
         scores = _batch_scores(model, cases, rows, n_items, exclude_seen)
-        ranks[rows] = _ranks(scores, targets[rows])
+        ranks[rows] = rank_targets(scores, targets[rows])
         top_items[rows] = top_k(scores, k_lists)
         if on_progress is not None:
             on_progress("ranking", rows[-1] / max(len(cases) - 1, 1))

@@ -16,8 +16,8 @@ a wide margin (RecBole, and "Turning Dross Into Gold Loss", Petrov & Macdonald 2
 from __future__ import annotations
 
 import copy
+import logging
 import math
-import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -33,9 +33,11 @@ from torch import nn
 
 from shopaug.data.sequences import Sequences
 from shopaug.data.splits import EvalCases
-from shopaug.models.base import Recommender, TrainData, mask_seen
+from shopaug.models.base import Recommender, TrainData
 from shopaug.models.params import ModelParams
+from shopaug.models.ranking import rank_metrics, rank_targets
 
+logger = logging.getLogger(__name__)
 Loss = Literal["ce", "bce", "sampled"]
 #: Rows scored at once when ranking the catalog (memory is rows x n_items floats).
 SCORE_BATCH = 1024
@@ -289,28 +291,6 @@ def length_bucketed_batches(
 # ----------------------------------------------------------------------------------------------
 
 
-def target_ranks(scores: np.ndarray, histories: Sequences, targets: np.ndarray) -> np.ndarray:
-    """0-based rank of each target among all items, history items excluded (as the evaluator).
-
-    Ties count against the target only for lower item indices, the rule of
-    :func:`shopaug.models.base.top_k`; a target inside its own history can never be recommended
-    and gets the worst rank.
-    """
-    scores = scores.copy()
-    mask_seen(scores, histories)
-    target_score = scores[np.arange(len(targets)), targets][:, None]
-    tied_before = (scores == target_score) & (np.arange(scores.shape[1]) < targets[:, None])
-    ranks = np.count_nonzero(scores > target_score, axis=1) + np.count_nonzero(tied_before, axis=1)
-    ranks[np.isneginf(target_score[:, 0])] = scores.shape[1] - 1
-    return ranks
-
-
-def ndcg_at(ranks: np.ndarray, k: int) -> float:
-    """Mean NDCG@k with one relevant item per case."""
-    gains = np.where(ranks < k, 1.0 / np.log2(ranks + 2.0), 0.0)
-    return float(gains.mean()) if len(gains) else 0.0
-
-
 # ----------------------------------------------------------------------------------------------
 # Estimator
 # ----------------------------------------------------------------------------------------------
@@ -373,7 +353,9 @@ class SequentialParams(ModelParams):
         None, ge=0, description="torch threads during fit (null: leave as is)."
     )
     device: str = Field("cpu", description="torch device, e.g. cpu or cuda.")
-    verbose: bool = Field(False, description="Print loss and valid NDCG@10 per epoch.")
+    verbose: bool = Field(
+        False, description="Log loss and valid NDCG@10 per epoch (logging, level INFO)."
+    )
 
     @field_validator("n_heads")
     @classmethod
@@ -593,18 +575,18 @@ class SequentialRecommender(Recommender):
     def _valid_ndcg(self, valid: EvalCases) -> float:
         ranks = np.concatenate(
             [
-                target_ranks(self.score(batch.inputs), batch.inputs, batch.targets)
+                rank_targets(self.score(batch.inputs), batch.targets, batch.inputs)
                 for batch in _batches(valid, SCORE_BATCH)
             ]
         )
-        return ndcg_at(ranks, 10)
+        return float(rank_metrics(ranks, (10,))["ndcg@10"].mean()) if len(ranks) else 0.0
 
     def _log(self, record: dict[str, float]) -> None:
         if self.verbose:
             parts = [
                 f"{k}={v:.4f}" if k != "epoch" else f"epoch {int(v)}" for k, v in record.items()
             ]
-            print(f"[{type(self).__name__}] " + "  ".join(parts), file=sys.stderr, flush=True)
+            logger.info("%s %s", type(self).__name__, "  ".join(parts))
 
     # -- score -----------------------------------------------------------------------------------
 

@@ -13,8 +13,8 @@ from typing import Any
 
 import pandas as pd
 
-from shopaug.evaluate.benchmark import COMPARED_METRICS
 from shopaug.evaluate.stats import paired_bootstrap
+from shopaug.workflow import COMPARED_METRICS
 
 PER_USER = "per_user.parquet"
 KEYS = ["user", "target"]
@@ -69,9 +69,7 @@ def compare_run_folders(
                         "cases": int(mask.sum()),
                         "a": float(va.mean()),
                         "b": float(vb.mean()),
-                        "diff": result.mean_diff,
-                        "ci": [result.ci_low, result.ci_high],
-                        "p_value": result.p_value,
                     }
+                    | result.to_dict()
                 )
     return rows

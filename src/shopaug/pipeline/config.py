@@ -2,8 +2,8 @@
 
 The file is parsed into :class:`RunConfig` (pydantic, unknown keys forbidden), so a typo such as
 ``evalution:`` or ``models.sasrec.hiden`` fails at once with the file and the key path instead of
-being ignored for an hour. The pieces reuse the benchmark's own configuration
-(:class:`~shopaug.evaluate.benchmark.RecBenchConfig`) and the augmentation plan
+being ignored for an hour. The pieces reuse the workflow's own experiment description
+(:class:`~shopaug.workflow.Experiment`) and the augmentation plan
 (:class:`~shopaug.models.augmented.AugmentPlan`), so ``shopaug run`` and ``shopaug bench rec``
 describe and compute a run the same way.
 """
@@ -27,11 +27,11 @@ from pydantic import (
 
 from shopaug.augment import STRATEGIES, make_strategy
 from shopaug.data.demo_shop import DemoShopConfig
-from shopaug.evaluate.benchmark import RecBenchConfig
 from shopaug.filter import FILTERS, make_filter
 from shopaug.models import MODELS, ParameterError, check_model_params
 from shopaug.models.augmented import AugmentPlan
 from shopaug.models.params import did_you_mean
+from shopaug.workflow import Experiment
 
 
 class ConfigError(ValueError):
@@ -200,9 +200,9 @@ class RunConfig(_Section):
         fields = self.augment.model_dump(exclude={"params"})
         return AugmentPlan(**fields, params=params)
 
-    def bench(self, data: Path) -> RecBenchConfig:
-        """The benchmark configuration of this run, reading the ingested data at ``data``."""
-        return RecBenchConfig(
+    def experiment(self, data: Path) -> Experiment:
+        """The experiment this run computes, reading the ingested data at ``data``."""
+        return Experiment(
             data=data,
             protocol=self.split.protocol,
             models=list(self.models),

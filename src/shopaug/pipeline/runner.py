@@ -12,13 +12,11 @@ from __future__ import annotations
 import json
 import shutil
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
-from shopaug.evaluate.benchmark import AugmentedTrain, prepare_training
-from shopaug.models.augmented import AugmentPlan
 from shopaug.pipeline.config import RunConfig
 from shopaug.pipeline.executor import make_executor
 from shopaug.pipeline.stages import (
@@ -33,8 +31,9 @@ from shopaug.pipeline.stages import (
     run_train,
     sharded_ranker,
 )
+from shopaug.progress import StageCallback, notifier, shares
+from shopaug.workflow import prepare_training
 
-StageCallback = Callable[[str, float], None]
 #: Files of the evaluate stage copied into the run folder.
 RUN_FILES = ("results.json", "per_user.parquet")
 
@@ -62,7 +61,7 @@ class RunOutcome:
 
 def run_pipeline(config: RunConfig, on_stage: StageCallback | None = None) -> RunOutcome:
     """Execute the config's stages; ``on_stage(label, fraction)`` follows the progress."""
-    notify = on_stage or (lambda stage, fraction: None)
+    notify = notifier(on_stage)
     started = time.perf_counter()
     cache = StageCache(config.cache)
     executor = make_executor(config.executor)
@@ -72,10 +71,10 @@ def run_pipeline(config: RunConfig, on_stage: StageCallback | None = None) -> Ru
     notify("ingest", 0.0)
     data = run_ingest(config.data, cache)
     stages.append(data)
-    bench = config.bench(data.path)
+    experiment = config.experiment(data.path)
 
     notify("split", 0.1)
-    split, train = prepare_training(bench.model_copy(update={"embed_items": False}))
+    split, train = prepare_training(experiment.model_copy(update={"embed_items": False}))
     upstream = {"data": data.key, "split": config.split.model_dump(mode="json")}
     if config.encoder.enabled:
         notify("encode", 0.15)
@@ -102,30 +101,23 @@ def run_pipeline(config: RunConfig, on_stage: StageCallback | None = None) -> Ru
         stages.append(augment)
 
     ranker = sharded_ranker(executor, config.executor.shards)
-    variants: list[StageRecord | None] = [None] if augment is None else [None, augment]
-    jobs = [(name, variant) for name in config.models for variant in variants]
+    jobs = experiment.jobs(with_augmented=augment is not None)
     trained = []
-    for i, (name, variant) in enumerate(jobs):
-        share = 0.6 / len(jobs)
-
-        def progress(stage: str, fraction: float, i: int = i, share: float = share) -> None:
-            notify(f"train {stage}", 0.3 + share * (i + fraction))
-
-        notify(f"train {name}", 0.3 + share * i)
-        keys = upstream if variant is None else {**upstream, "augment": variant.key}
-        lazily = None
-        if variant is not None and plan is not None:
-
-            def lazily(variant: StageRecord = variant, plan: AugmentPlan = plan) -> AugmentedTrain:
-                return load_augmented(variant, train, plan)
-
-        record = run_train(keys, name, split, train, bench, cache, lazily, progress, ranker)
-        record.stage = f"train {record.info.get('label', name)}"
+    for (label, name, with_aug), progress in zip(
+        jobs, shares(notify, 0.3, 0.6, len(jobs), prefix="train ")
+    ):
+        progress(label, 0.0)
+        keys, lazily = upstream, None
+        if with_aug and augment is not None and plan is not None:
+            keys = {**upstream, "augment": augment.key}
+            lazily = partial(load_augmented, augment, train, plan)
+        record = run_train(keys, name, split, train, experiment, cache, lazily, progress, ranker)
+        record.stage = f"train {record.info.get('label', label)}"
         trained.append(record)
         stages.append(record)
 
     notify("evaluate", 0.92)
-    evaluated = run_evaluate(trained, split, train, bench, cache)
+    evaluated = run_evaluate(trained, split, train, experiment, cache)
     stages.append(evaluated)
     outcome.results = json.loads((evaluated.path / "results.json").read_text())
     publish(evaluated, data, config.out)

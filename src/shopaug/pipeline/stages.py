@@ -15,76 +15,51 @@ import os
 import shutil
 import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields, replace
 from functools import cache
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
-import shopaug
-from shopaug.augment import AugmentContext, StrategyRun, concat
+from shopaug.augment import AugmentContext, StrategyRun, concat, generate, make_strategy
 from shopaug.augment.samples import GeneratedSequences
 from shopaug.data.dataset import Dataset
+from shopaug.data.demo_shop import generate_demo_shop, write_demo_shop
 from shopaug.data.ingest import IngestSpec, ingest
 from shopaug.data.splits import EvalCases, Split
 from shopaug.data.store import DatasetStore
-from shopaug.evaluate.benchmark import (
-    AugmentedTrain,
-    ModelRuns,
-    Ranker,
-    RecBenchConfig,
-    _json_default,
-    compare_models,
-    run_model,
-    summarize_model,
-)
-from shopaug.evaluate.metrics import item_popularity
-from shopaug.evaluate.ranking import RankingResult, concat_results, evaluate_model, slice_masks
-from shopaug.evaluate.stats import seed_averaged
-from shopaug.filter import FilterReport
-from shopaug.models import TrainData
+from shopaug.encode.text_encoder import TextEncoder
+from shopaug.evaluate.ranking import RankingResult, concat_results, evaluate_model
+from shopaug.filter import FilterReport, make_filter
+from shopaug.models import TrainData, make_model
 from shopaug.models.augmented import Augmentation, AugmentPlan, filter_samples, mix_train
+from shopaug.pipeline import code_key
 from shopaug.pipeline.config import DataSource, DemoSource, RunDirSource
 from shopaug.pipeline.executor import Executor, LocalExecutor, chunks, shard_seed, user_shards
+from shopaug.progress import StageCallback
+from shopaug.workflow import AugmentedTrain, Experiment, ModelRuns, per_user_frame, run_model
+from shopaug.workflow.experiment import Ranker, json_default, summarize
+from shopaug.workflow.results import case_slices
 
-StageCallback = Callable[[str, float], None]
 #: What marks a finished stage folder: the key material it was built from.
 DONE = "stage.json"
-#: The packages whose source decides each stage's output (the code part of its cache key);
-#: every stage also runs the pipeline's own stage and sharding code.
-PIPELINE_CODE = ("pipeline/stages.py", "pipeline/executor.py")
-STAGE_CODE = {
-    "ingest": ("data", *PIPELINE_CODE),
-    "encode": ("data", "encode", *PIPELINE_CODE),
-    "augment": (
-        "data",
-        "encode",
-        "augment",
-        "filter",
-        "llm",
-        "models/augmented.py",
-        *PIPELINE_CODE,
-    ),
-    "train": ("data", "encode", "augment", "filter", "llm", "models", "evaluate", *PIPELINE_CODE),
-    "evaluate": ("evaluate", *PIPELINE_CODE),
+#: What each stage runs: its key's code part is the source of these and of all they import
+#: (:mod:`shopaug.pipeline.code_key`), plus the pipeline's own stage and sharding code.
+STAGE_ROOTS: dict[str, tuple[object, ...]] = {
+    "ingest": (ingest, generate_demo_shop),
+    "encode": (Dataset, TextEncoder),
+    "augment": (generate, make_strategy, make_filter, filter_samples),
+    "train": (run_model, make_model, evaluate_model),
+    "evaluate": (summarize, per_user_frame),
 }
 
 
 @cache
 def code_version(stage: str) -> str:
-    """Hash of the package version and the source files a stage runs."""
-    root = Path(shopaug.__file__).parent
-    digest = hashlib.sha256(shopaug.__version__.encode())
-    for part in STAGE_CODE.get(stage, ()):
-        target = root / part
-        files = [target] if target.is_file() else sorted(target.rglob("*.py"))
-        for path in files:
-            digest.update(str(path.relative_to(root)).encode())
-            digest.update(path.read_bytes())
-    return digest.hexdigest()[:16]
+    """Hash of the package version and the source the stage runs."""
+    return code_key.code_version(STAGE_ROOTS[stage], own=(StageCache, Executor))
 
 
 def stage_key(stage: str, material: dict[str, Any]) -> str:
@@ -171,8 +146,6 @@ def file_hash(path: Path) -> str:
 def ingest_spec(source: DataSource, folder: Path) -> IngestSpec:
     """The ingest spec of a file source; the demo shop is generated into ``folder/source``."""
     if isinstance(source, DemoSource):
-        from shopaug.data.demo_shop import generate_demo_shop, write_demo_shop
-
         return IngestSpec(**write_demo_shop(generate_demo_shop(source.shop), folder / "source"))
     if source.source == "amazon":
         return IngestSpec.amazon(source.path)
@@ -225,8 +198,6 @@ def run_ingest(source: DataSource, cache: StageCache) -> StageRecord:
 @cache
 def _encoder(model: str | None, batch_size: int) -> Any:
     """One text encoder per process and setting, so batches do not reload the model."""
-    from shopaug.encode.text_encoder import TextEncoder
-
     return TextEncoder(model=model, batch_size=batch_size)
 
 
@@ -280,30 +251,8 @@ def generate_shard(
     ``source_row`` of the samples is mapped back to the row numbers of the whole training set.
     """
     context, plan = shared
-    shard = AugmentContext(
-        context.train.select_rows(job.rows),
-        context.n_items,
-        context.embeddings,
-        context.max_neighbours,
-        context.catalog,
-    )
-    shard._cache.update(context._cache)  # neighbour tables stay those of all training rows
-    parts, runs = [], []
-    for strategy in plan.build_strategies(job.seed):
-        started = time.perf_counter()
-        samples = strategy.generate(shard)
-        samples = replace(samples, source_row=job.rows[samples.source_row])
-        parts.append(samples)
-        runs.append(
-            StrategyRun(
-                strategy.name,
-                len(samples),
-                samples.n_events,
-                time.perf_counter() - started,
-                shard.reports.pop(strategy.name, {}),
-            )
-        )
-    return concat(parts), runs
+    samples, runs = generate(plan.build_strategies(job.seed), context.for_rows(job.rows))
+    return replace(samples, source_row=job.rows[samples.source_row]), runs
 
 
 def sharded_samples(
@@ -433,7 +382,7 @@ def run_train(
     name: str,
     split: Split,
     train: TrainData,
-    bench: RecBenchConfig,
+    bench: Experiment,
     cache: StageCache,
     augmented: Callable[[], AugmentedTrain] | None = None,
     on_stage: StageCallback | None = None,
@@ -478,31 +427,11 @@ def load_runs(record: StageRecord) -> ModelRuns:
 # ----------------------------------------------------------------------------------------------
 
 
-def per_user_frame(all_runs: Iterable[ModelRuns], split: Split, train: TrainData) -> pd.DataFrame:
-    """Seed-averaged metrics of every test case and model, with the slices each case is in.
-
-    This is what ``shopaug compare`` pairs between two runs (same users, same targets).
-    """
-    frames = []
-    popularity = item_popularity(train.sequences, split.n_items)
-    cold = split.cold_mask() if len(split.cold_items) else None
-    masks = slice_masks(split.test.targets, popularity, cold)
-    for runs in all_runs:
-        first = runs.results[0]
-        frame = pd.DataFrame({"model": runs.label, "user": first.users, "target": first.targets})
-        for metric, values in seed_averaged(runs.results).items():
-            frame[metric] = values
-        for slice_name, mask in masks.items():
-            frame[f"in:{slice_name}"] = np.asarray(mask, dtype=bool)
-        frames.append(frame)
-    return pd.concat(frames, ignore_index=True)
-
-
 def run_evaluate(
     trained: list[StageRecord],
     split: Split,
     train: TrainData,
-    bench: RecBenchConfig,
+    bench: Experiment,
     cache: StageCache,
 ) -> StageRecord:
     """``results.json`` (metrics per slice with CIs, comparisons) and ``per_user.parquet``."""
@@ -510,12 +439,10 @@ def run_evaluate(
 
     def build(folder: Path) -> dict[str, Any]:
         all_runs = [load_runs(r) for r in trained]
-        outcome = {
-            "results": [summarize_model(r, split, train, bench) for r in all_runs],
-            "comparisons": compare_models(all_runs, split, train, bench),
-        }
-        (folder / "results.json").write_text(json.dumps(outcome, indent=2, default=_json_default))
-        per_user_frame(all_runs, split, train).to_parquet(folder / "per_user.parquet")
+        slices = case_slices(split, train)
+        outcome = summarize(all_runs, split, train, bench, slices)
+        (folder / "results.json").write_text(json.dumps(outcome, indent=2, default=json_default))
+        per_user_frame(all_runs, slices).to_parquet(folder / "per_user.parquet")
         return {"models": [r.label for r in all_runs]}
 
     return cache.run("evaluate", material, build)

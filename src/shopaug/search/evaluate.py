@@ -27,7 +27,6 @@ up the first, second and last third of the traffic), timed per query, and compar
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
 
@@ -40,12 +39,12 @@ from shopaug.data.errors import DataError
 from shopaug.encode import TextEncoder
 from shopaug.evaluate.metrics import list_metrics_per_user
 from shopaug.evaluate.stats import bootstrap_mean_ci, paired_bootstrap
+from shopaug.progress import StageCallback, notifier
 from shopaug.search.base import SearchConfig
 from shopaug.search.engine import Mode, SearchEngine
 from shopaug.search.finetune import FineTuneConfig, fine_tune, training_triples
 from shopaug.search.synthetic import TemplateQueries, llm_queries
 
-StageCallback = Callable[[str, float], None]
 Regime = Literal["zero-shot", "synthetic", "real+synthetic"]
 REGIMES: tuple[Regime, ...] = ("zero-shot", "synthetic", "real+synthetic")
 
@@ -320,12 +319,12 @@ def run_search_benchmark(
     """Run every regime and mode; returns config, data sizes, results and comparisons."""
     import torch
 
-    from shopaug.evaluate.benchmark import load_dataset
+    from shopaug.workflow import load_dataset
 
     # latencies are per query on one thread (torch's default spins threads on a shared machine)
     torch.set_num_threads(config.finetune.threads)
-    say = on_stage or (lambda stage, fraction: None)
-    dataset = load_dataset(config, on_stage)  # type: ignore[arg-type]  # needs data/events/work_dir
+    say = notifier(on_stage)
+    dataset = load_dataset(config.data, config.events, config.work_dir, on_stage)
     catalog = dataset.items
     synthetic, holdout = None, None
     if config.holdout_items is None:

@@ -19,7 +19,6 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -28,10 +27,9 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
 from shopaug.encode import default_model_path
+from shopaug.progress import StageCallback
 from shopaug.search.base import TEXT_FIELDS
 from shopaug.search.engine import Mode, SearchEngine
-
-StageCallback = Callable[[str, float], None]
 
 
 class FineTuneConfig(BaseModel):
