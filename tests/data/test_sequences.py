@@ -285,3 +285,10 @@ def test_last_errors_on_short_rows() -> None:
         s.last(2)
     with pytest.raises(ValueError, match="fewer than 1 events"):
         Sequences.from_lists([1, 2], [[5], []]).last(1)
+
+
+def test_rank_within_runs_counts_from_zero_in_each_group():
+    from shopaug.data.sequences import rank_within_runs
+
+    assert rank_within_runs(np.array([3, 3, 5, 7, 7, 7])).tolist() == [0, 1, 0, 0, 1, 2]
+    assert rank_within_runs(np.array([], dtype=np.int64)).tolist() == []

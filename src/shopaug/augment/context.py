@@ -19,7 +19,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from shopaug.data.dataset import DEFAULT_TEXT_FIELDS
-from shopaug.data.matrices import interaction_matrix, keep_top_per_row
+from shopaug.data.matrices import best_first, interaction_matrix, keep_top_per_row
 from shopaug.data.sequences import Sequences
 
 if TYPE_CHECKING:
@@ -175,9 +175,7 @@ def _padded(top: sp.csr_matrix, k: int) -> Neighbours:
     n = top.shape[0]
     items = np.full((n, k), -1, dtype=np.int64)
     scores = np.zeros((n, k), dtype=np.float32)
-    rows = np.repeat(np.arange(n), np.diff(top.indptr))
-    order = np.lexsort((top.indices, -top.data, rows))
-    rank = np.arange(len(order)) - top.indptr[rows[order]]
+    rows, order, rank = best_first(top)
     items[rows[order], rank] = top.indices[order]
     scores[rows[order], rank] = top.data[order]
     return Neighbours(items, scores)

@@ -43,6 +43,7 @@ from pydantic import (
 )
 
 from shopaug.data.schema import INTERACTIONS, QUERIES
+from shopaug.data.sequences import rank_within_runs
 
 # --------------------------------------------------------------------------------------------------
 # Vocabulary. The words are data, not code: they live in ``demo_vocab/*.yaml`` next to this module
@@ -754,14 +755,6 @@ class _Events:
     duration: np.ndarray  # per session, seconds from its first to its last event
 
 
-def _rank_within(groups: np.ndarray) -> np.ndarray:
-    """0, 1, 2, ... inside each run of equal values of a sorted array."""
-    n = len(groups)
-    first = np.r_[True, groups[1:] != groups[:-1]] if n else np.zeros(0, dtype=bool)
-    starts = np.flatnonzero(first)
-    return np.arange(n) - np.repeat(starts, np.diff(np.r_[starts, n]))
-
-
 def _add_carts(
     views: _Views,
     session_user: np.ndarray,
@@ -781,7 +774,7 @@ def _add_carts(
     np.maximum.at(last_view, views.session, views.offset)
     buy_rows = buy_rows[np.lexsort((views.offset[buy_rows], views.session[buy_rows]))]
     buy_session = views.session[buy_rows]
-    checkout = last_view[buy_session] + 40.0 + 10.0 * _rank_within(buy_session)
+    checkout = last_view[buy_session] + 40.0 + 10.0 * rank_within_runs(buy_session)
     n_bought = np.bincount(buy_session, minlength=n_sessions)
     cart_offset = views.offset[cart_rows] + 3.0 + 10.0 * rng.random(len(cart_rows))
     return _Events(

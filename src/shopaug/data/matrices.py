@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
-from shopaug.data.sequences import Sequences
+from shopaug.data.sequences import Sequences, rank_within_runs
 
 
 def interaction_matrix(
@@ -35,13 +35,19 @@ def interaction_matrix(
     return matrix.astype(np.float32)
 
 
+def best_first(matrix: sp.csr_matrix) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Row of every stored entry, the order that sorts entries by row then by value (largest
+    first, ties: lower column first), and each sorted entry's rank within its row."""
+    rows = np.repeat(np.arange(matrix.shape[0]), np.diff(matrix.indptr))
+    order = np.lexsort((matrix.indices, -matrix.data, rows))
+    return rows, order, rank_within_runs(rows[order])
+
+
 def keep_top_per_row(matrix: sp.csr_matrix, k: int) -> sp.csr_matrix:
     """The ``k`` largest entries of every row of a CSR matrix (ties: lower column first)."""
     matrix = matrix.tocsr()
     matrix.eliminate_zeros()
-    rows = np.repeat(np.arange(matrix.shape[0]), np.diff(matrix.indptr))
-    order = np.lexsort((matrix.indices, -matrix.data, rows))
-    rank = np.arange(len(order)) - matrix.indptr[rows[order]]
+    rows, order, rank = best_first(matrix)
     keep = order[rank < k]
     return sp.csr_matrix(
         (matrix.data[keep], (rows[keep], matrix.indices[keep])), shape=matrix.shape

@@ -132,3 +132,18 @@ class Sequences:
         if np.any(self.lengths < offset):
             raise ValueError(f"some rows have fewer than {offset} events")
         return self.items[self.indptr[1:] - offset]
+
+
+def rank_within_runs(groups: np.ndarray) -> np.ndarray:
+    """0, 1, 2, ... inside each run of equal values of ``groups`` (sorted by group).
+
+    The position of each entry within its group once entries are sorted by group and then by
+    whatever orders them inside it: the top-k per row, the n-th purchase of a session, the rank
+    of a recommendation in a user's list all reduce to this.
+    """
+    groups = np.asarray(groups)
+    n = len(groups)
+    if n == 0:
+        return np.zeros(0, dtype=np.int64)
+    starts = np.flatnonzero(np.r_[True, groups[1:] != groups[:-1]])
+    return np.arange(n, dtype=np.int64) - np.repeat(starts, np.diff(np.r_[starts, n]))

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from shopaug.data.errors import DataError
-from shopaug.data.sequences import Sequences
+from shopaug.data.sequences import Sequences, rank_within_runs
 from shopaug.models.ranking import check_ks, discount
 
 PRED_COLUMNS = ("user_id", "item_id", "rank")
@@ -228,8 +228,7 @@ def _ranked_lists(
     keys = user[order] * np.int64(n_codes) + item[order]
     first = np.sort(np.unique(keys, return_index=True)[1])  # best copy of each (user, item)
     user, keys = user[order[first]], keys[first]
-    starts = np.searchsorted(user, user, side="left")
-    position = np.arange(len(user)) - starts + 1
+    position = rank_within_runs(user) + 1
     relevant = np.isin(keys, truth_keys)
     return user, position, relevant
 

@@ -16,7 +16,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict
 
 from shopaug.augment.samples import GeneratedSequences
-from shopaug.data.sequences import Sequences
+from shopaug.data.sequences import Sequences, rank_within_runs
 
 #: Scores generated rows (higher = more plausible); e.g. a model trained on the real rows only.
 SampleScorer = Callable[[Sequences], np.ndarray]
@@ -93,9 +93,6 @@ def keep_top_per_group(
     ordered = groups[order]
     sort = np.argsort(ordered, kind="stable")
     sorted_groups = ordered[sort]
-    starts = np.r_[0, np.flatnonzero(sorted_groups[1:] != sorted_groups[:-1]) + 1]
-    run_start = np.repeat(starts, np.diff(np.r_[starts, len(sorted_groups)]))
-    rank_sorted = np.arange(len(sorted_groups)) - run_start
     rank = np.empty(len(order), dtype=np.int64)
-    rank[order[sort]] = rank_sorted
+    rank[order[sort]] = rank_within_runs(sorted_groups)
     return rank < np.asarray(limit)
