@@ -80,9 +80,16 @@ def test_llm_cold_end_to_end(shop_run, offline, tmp_path) -> None:
     assert repeat.to_frame().equals(samples.to_frame())
 
 
-def test_llm_queries_and_profiles_are_written_as_tables(shop_run, offline, tmp_path) -> None:
+def test_the_text_products_are_written_as_tables(shop_run, offline, tmp_path) -> None:
     out = tmp_path / "aug"
-    args = ["augment", str(shop_run), "--llm", "fake", "-s", "llm-queries,llm-profiles"]
+    args = [
+        "augment",
+        str(shop_run),
+        "--llm",
+        "fake",
+        "-s",
+        "llm-queries,llm-profiles,llm-describe",
+    ]
     result = runner.invoke(
         app, [*args, "--limit", "2", "--aug-param", "llm-queries.k=5", "--out", str(out)]
     )
@@ -96,7 +103,13 @@ def test_llm_queries_and_profiles_are_written_as_tables(shop_run, offline, tmp_p
     assert steps["llm-queries"]["queries"] == len(queries)
     assert steps["llm-queries"]["kept"] == int(queries.frame["kept"].sum())
     assert steps["llm-profiles"]["written"] == 2
-    assert steps["llm-profiles"]["file"].endswith("profiles.parquet")
+    for name, file in [
+        ("llm-profiles", "profiles.parquet"),
+        ("llm-describe", "descriptions.parquet"),
+    ]:
+        assert steps[name]["file"] == str(out / file) and (out / file).exists()
+        assert steps[name]["requests"] == steps[name]["calls"] + steps[name]["cache_hits"]
+        assert f"{name}:{out / file}" in "".join(result.output.split())  # rich wraps lines
 
 
 @pytest.mark.parametrize(

@@ -1,19 +1,18 @@
 """What the LLM strategies share: one generator per backend and parameters, prompt fields from
-the catalog, and the batch runner's cost record."""
+the catalog, and the batch runner's cost (the generator's own Usage record)."""
 
 from __future__ import annotations
 
 import pandas as pd
 
 from shopaug.augment.llm_common import (
-    LLMCost,
     LLMOptions,
     history_text,
     item_fields,
     run_batch,
     shared_generator,
 )
-from shopaug.llm import FakeGenerator, GenerationRequest, Message, load_prompt
+from shopaug.llm import FakeGenerator, GenerationRequest, Message, Usage, load_prompt
 
 CATALOG = pd.DataFrame(
     {
@@ -64,11 +63,8 @@ def test_run_batch_counts_calls_cache_hits_failures_and_progress(tmp_path) -> No
     assert cost.failure_kinds == {"malformed": 1}
     assert seen == [("step", 1), ("step", 2), ("step", 3)]
     assert cost.completion_tokens > 0 and cost.as_dict()["tokens_per_s"] >= 0
-
-
-def test_costs_add_up() -> None:
-    total = LLMCost(1, 1, 0, 1, 10, 5, 1.0, {"malformed": 1}) + LLMCost(
-        2, 1, 1, 1, 20, 5, 1.0, {"malformed": 1, "timeout": 1}
-    )
-    assert total == LLMCost(3, 2, 1, 2, 30, 10, 2.0, {"malformed": 2, "timeout": 1})
-    assert total.tokens_per_s == 5.0
+    assert isinstance(cost, Usage) and cost.seconds > 0
+    # A second batch costs only its own calls: the cost is the generator's usage during it.
+    _, again = run_batch(llm, [good], "again")
+    assert (again.requests, again.calls, again.cache_hits, again.failures) == (1, 0, 1, 0)
+    assert llm.usage.requests == 4 and llm.usage.failure_kinds == {"malformed": 1}

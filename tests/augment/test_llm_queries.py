@@ -105,10 +105,10 @@ def test_queries_and_variants_with_provenance(tmp_path) -> None:
     assert report["requests"] == 4 + 4 and report["failures"] == 0
 
 
-def test_limit_and_items_choose_what_is_asked(tmp_path) -> None:
+def test_limit_chooses_what_is_asked(tmp_path) -> None:
     llm = fake(tmp_path)
-    run = LLMQueries(limit=1, variants=False).bind(llm).generate(CATALOG, items=[2, 3])
-    assert set(run.samples.frame["item"]) == {2} and llm.calls == 1
+    run = LLMQueries(limit=1, variants=False).bind(llm).generate(CATALOG)
+    assert set(run.samples.frame["item"]) == {0} and llm.calls == 1
 
 
 def test_offset_and_limit_split_a_run_into_windows(tmp_path) -> None:
@@ -119,7 +119,7 @@ def test_offset_and_limit_split_a_run_into_windows(tmp_path) -> None:
     ]
     asked = [set(run.samples.frame["item"]) for run in windows]
     assert asked == [{0, 1}, {2, 3}]
-    tail = LLMQueries(offset=3, variants=False).bind(llm).generate(CATALOG, items=[0, 1, 2, 3])
+    tail = LLMQueries(offset=3, variants=False).bind(llm).generate(CATALOG)
     assert tail.cost.requests == 1 and tail.cost.cache_hits == 1
 
 

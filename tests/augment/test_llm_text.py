@@ -1,5 +1,5 @@
-"""The description enricher (only empty descriptions are written) and user intent profiles (from
-training titles only)."""
+"""The description product and enricher (only empty descriptions are written) and user intent
+profiles (from training titles only)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,16 @@ import json
 
 import numpy as np
 import pandas as pd
+import pytest
 
-from shopaug.augment import ENRICHERS, LLMDescriptionEnricher, UserProfiles, enrich_texts
+from shopaug.augment import (
+    ENRICHERS,
+    LLMDescriptionEnricher,
+    LLMDescriptions,
+    TextSource,
+    UserProfiles,
+    enrich_texts,
+)
 from shopaug.augment.llm_text import empty_descriptions, user_profiles
 from shopaug.data.sequences import Sequences
 from shopaug.data.splits import make_split
@@ -38,7 +46,7 @@ def test_enricher_writes_only_missing_descriptions(tmp_path) -> None:
     llm = FakeGenerator(cache_dir=tmp_path, respond=describe)
     enricher = ENRICHERS["llm-describe"](catalog=CATALOG).bind(llm)
     assert isinstance(enricher, LLMDescriptionEnricher)
-    run = enricher.describe()
+    run = enricher.generate(CATALOG)
     assert run.table["item"].tolist() == [0, 2, 3]
     assert run.table["description"].tolist() == [
         "A fine glass beaker.",
@@ -55,10 +63,10 @@ def test_enricher_writes_only_missing_descriptions(tmp_path) -> None:
 
 def test_enricher_limit_and_failures(tmp_path) -> None:
     llm = FakeGenerator(cache_dir=tmp_path, respond=describe)
-    run = LLMDescriptionEnricher(catalog=CATALOG, limit=1).bind(llm).describe()
+    run = LLMDescriptions(limit=1).bind(llm).generate(CATALOG)
     assert run.table["item"].tolist() == [0] and run.cost.requests == 1
     empty = FakeGenerator(cache_dir=tmp_path / "other", respond=lambda m, p: "   ")
-    run = LLMDescriptionEnricher(catalog=CATALOG).bind(empty).describe()
+    run = LLMDescriptions().bind(empty).generate(CATALOG)
     assert len(run.table) == 0 and run.report()["written"] == 0
 
 
@@ -85,15 +93,20 @@ def test_profiles_from_the_last_titles_of_each_row(tmp_path) -> None:
 def test_profiles_step_honours_limit_and_counts_failures(tmp_path) -> None:
     train = Sequences.from_lists(["a", "b", "c"], [[0], [1], [2]])
     broken = FakeGenerator(cache_dir=tmp_path, respond=lambda m, p: '{"profile": 3}')
-    run = UserProfiles(limit=2).bind(broken).generate(train, CATALOG)
+    run = UserProfiles(limit=2).bind(broken).generate(TextSource(CATALOG, train))
     assert len(run.table) == 0 and run.cost.requests == 2 and run.cost.failures == 2
 
 
 def test_profiles_step_honours_offset(tmp_path) -> None:
     train = Sequences.from_lists(["a", "b", "c"], [[0], [1], [2]])
     llm = FakeGenerator(cache_dir=tmp_path, respond=profile)
-    run = UserProfiles(offset=1, limit=1).bind(llm).generate(train, CATALOG)
+    run = UserProfiles(offset=1, limit=1).bind(llm).generate(TextSource(CATALOG, train))
     assert run.cost.requests == 1 and run.table["user"].tolist() == ["b"]
+
+
+def test_profiles_need_the_training_rows() -> None:
+    with pytest.raises(ValueError, match="llm-profiles needs the training rows"):
+        UserProfiles().bind(FakeGenerator(use_cache=False)).generate(CATALOG)
 
 
 def test_no_held_out_title_reaches_a_profile_prompt(tmp_path) -> None:

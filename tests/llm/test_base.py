@@ -17,6 +17,7 @@ from shopaug.llm import (
     GenerationRequest,
     Generator,
     Message,
+    Usage,
     make_generator,
 )
 from shopaug.llm.base import Completion, cache_key
@@ -103,6 +104,23 @@ def test_a_failing_request_does_not_stop_a_batch(tmp_path: Path) -> None:
     ]
     results = generator.complete_many(requests, concurrency=2)
     assert [r.ok for r in results] == [True, False, True]
+    usage = generator.usage
+    assert usage.requests == usage.calls + usage.cache_hits == 3  # two threads: maybe no hit
+    assert (usage.failures, usage.rejected, usage.failure_kinds) == (1, 1, {"malformed": 1})
+    assert usage.seconds > 0 and usage.tokens_per_s == usage.completion_tokens / usage.seconds
+
+
+def test_usage_of_a_batch_is_the_difference_of_two_snapshots() -> None:
+    before = Usage(requests=2, calls=2, prompt_tokens=10, seconds=1.0, failure_kinds={"http": 1})
+    batch = Usage(3, 2, failures=1, completion_tokens=8, seconds=2.0, failure_kinds={"timeout": 1})
+    after = before + batch
+    assert after.failure_kinds == {"http": 1, "timeout": 1} and after.requests == 5
+    assert after - before == batch and batch.tokens_per_s == 4.0
+    assert batch.as_dict()["tokens_per_s"] == 4.0 and batch.as_dict()["failures"] == 1
+    generator = FakeGenerator(use_cache=False)
+    snapshot = generator.usage
+    snapshot.failure_kinds["x"] = 1  # a snapshot is a copy, not the running record
+    assert generator.usage.failure_kinds == {}
 
 
 def test_cache_key_covers_every_input() -> None:

@@ -2,7 +2,9 @@
 
 Strategies are registered by name in :data:`STRATEGIES`; :func:`make_strategy` builds one from a
 name and parameters (as a config file or ``--augment crop,substitute`` gives them), and
-:func:`generate` runs several over one :class:`AugmentContext`, timing each.
+:func:`generate` runs several over one :class:`AugmentContext`, timing each. The LLM text products
+(queries, profiles, descriptions: text, not rows) are registered the same way in
+:data:`TEXT_PRODUCTS` and built with :func:`make_text_product`; each is a :class:`TextProduct`.
 """
 
 from __future__ import annotations
@@ -17,8 +19,14 @@ from shopaug.augment.cold import ColdNeighbours
 from shopaug.augment.context import AugmentContext, Neighbours
 from shopaug.augment.enrich import ENRICHERS, TextEnricher, enrich_texts, register_enricher
 from shopaug.augment.llm_cold import LLMColdJudge
+from shopaug.augment.llm_products import TextProduct, TextRun, TextSource
 from shopaug.augment.llm_queries import LLMQueries, QuerySamples, RoundTripFilter
-from shopaug.augment.llm_text import LLMDescriptionEnricher, UserProfiles, user_profiles
+from shopaug.augment.llm_text import (
+    LLMDescriptionEnricher,
+    LLMDescriptions,
+    UserProfiles,
+    user_profiles,
+)
 from shopaug.augment.negatives import HardNegativeMiner, HardNegatives
 from shopaug.augment.samples import GeneratedSequences, concat, mix
 from shopaug.augment.sequence import Crop, Insert, Mask, Reorder, Substitute
@@ -29,9 +37,19 @@ STRATEGIES: dict[str, type[Strategy]] = {
 }
 
 
+TEXT_PRODUCTS: dict[str, type[TextProduct]] = {
+    cls.name: cls for cls in (LLMQueries, UserProfiles, LLMDescriptions)
+}
+
+
 def make_strategy(name: str, **params: Any) -> Strategy:
     """A strategy by registered name; unknown names and bad parameters fail with their name."""
     return build(STRATEGIES, "strategies", name, **params)
+
+
+def make_text_product(name: str, **params: Any) -> TextProduct:
+    """A text product by registered name, failing like :func:`make_strategy`."""
+    return build(TEXT_PRODUCTS, "text products", name, **params)
 
 
 @dataclass(frozen=True)
@@ -76,6 +94,7 @@ def generate(
 __all__ = [
     "ENRICHERS",
     "STRATEGIES",
+    "TEXT_PRODUCTS",
     "AugmentContext",
     "ColdNeighbours",
     "Crop",
@@ -85,6 +104,7 @@ __all__ = [
     "Insert",
     "LLMColdJudge",
     "LLMDescriptionEnricher",
+    "LLMDescriptions",
     "LLMQueries",
     "Mask",
     "Neighbours",
@@ -95,11 +115,15 @@ __all__ = [
     "StrategyRun",
     "Substitute",
     "TextEnricher",
+    "TextProduct",
+    "TextRun",
+    "TextSource",
     "UserProfiles",
     "concat",
     "enrich_texts",
     "generate",
     "make_strategy",
+    "make_text_product",
     "mix",
     "register_enricher",
     "user_profiles",

@@ -22,17 +22,10 @@ from pydantic import Field
 
 from shopaug.augment.base import Strategy
 from shopaug.augment.context import AugmentContext, ProgressHook
-from shopaug.augment.llm_common import (
-    LLMCost,
-    LLMOptions,
-    history_text,
-    item_fields,
-    provenance,
-    run_batch,
-)
+from shopaug.augment.llm_common import LLMOptions, history_text, item_fields, provenance, run_batch
 from shopaug.augment.samples import GeneratedSequences
 from shopaug.data.sequences import Sequences
-from shopaug.llm import Completion, GenerationRequest, PromptTemplate, load_prompt
+from shopaug.llm import Completion, GenerationRequest, PromptTemplate, Usage, load_prompt
 
 #: The stand-in answer of the ``accept_all`` control: every candidate taken, no model asked.
 _ACCEPTED = Completion(
@@ -58,7 +51,7 @@ class ColdJudgments:
 
     samples: GeneratedSequences
     table: pd.DataFrame
-    cost: LLMCost
+    cost: Usage
     cold_items: int
 
     def report(self) -> dict:
@@ -177,7 +170,7 @@ class LLMColdJudge(Strategy, LLMOptions):
         items = self.cold_items(context)
         pairs = self.find_candidates(context, items)
         if self.accept_all:
-            results, cost, origin = [_ACCEPTED] * len(pairs), LLMCost(), "no judge (accept_all)"
+            results, cost, origin = [_ACCEPTED] * len(pairs), Usage(), "no judge (accept_all)"
         else:
             llm = self.llm()
             results, cost = run_batch(

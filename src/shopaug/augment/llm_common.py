@@ -1,5 +1,6 @@
 """What the LLM strategies share: how they get a generator, how catalog rows become prompt fields,
-and one batch runner that reports progress and what the batch cost.
+and one batch runner that reports progress and what the batch cost (a :class:`~shopaug.llm.Usage`,
+the record every LLM report is made of).
 
 A strategy names its backend (``generator="local"`` plus ``generator_params``) instead of holding
 one, so that a plan, a config file and ``--aug-param llm-cold.generator=fake`` describe it as
@@ -12,10 +13,7 @@ from __future__ import annotations
 
 import json
 import threading
-import time
-from collections import Counter
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
 from typing import Any, Self
 
 import numpy as np
@@ -23,7 +21,14 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
 from shopaug.augment.context import ProgressHook
-from shopaug.llm import GenerationRequest, Generator, PromptTemplate, Result, make_generator
+from shopaug.llm import (
+    GenerationRequest,
+    Generator,
+    PromptTemplate,
+    Result,
+    Usage,
+    make_generator,
+)
 
 _shared: dict[str, Generator] = {}
 _shared_lock = threading.Lock()
@@ -114,64 +119,16 @@ def history_text(catalog: pd.DataFrame, items: Sequence[int]) -> str:
 # ----------------------------------------------------------------------------------------------
 
 
-@dataclass
-class LLMCost:
-    """What a batch of LLM requests cost and how many failed (failures never stop a run)."""
-
-    requests: int = 0
-    calls: int = 0
-    cache_hits: int = 0
-    failures: int = 0
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    seconds: float = 0.0
-    failure_kinds: dict[str, int] = field(default_factory=dict)
-
-    @property
-    def tokens_per_s(self) -> float:
-        """Generated tokens per wall second of the batch (cache hits included in the time)."""
-        return self.completion_tokens / self.seconds if self.seconds > 0 else 0.0
-
-    def __add__(self, other: LLMCost) -> LLMCost:
-        kinds = Counter(self.failure_kinds) + Counter(other.failure_kinds)
-        return LLMCost(
-            requests=self.requests + other.requests,
-            calls=self.calls + other.calls,
-            cache_hits=self.cache_hits + other.cache_hits,
-            failures=self.failures + other.failures,
-            prompt_tokens=self.prompt_tokens + other.prompt_tokens,
-            completion_tokens=self.completion_tokens + other.completion_tokens,
-            seconds=self.seconds + other.seconds,
-            failure_kinds=dict(kinds),
-        )
-
-    def as_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "tokens_per_s": self.tokens_per_s}
-
-
 def run_batch(
     generator: Generator,
     requests: Sequence[GenerationRequest],
     label: str,
     concurrency: int = 1,
     progress: ProgressHook | None = None,
-) -> tuple[list[Result], LLMCost]:
-    """All ``requests`` (results in order) and their cost; ``progress`` sees ``label`` and a
-    :class:`~shopaug.llm.BatchProgress` after each one."""
+) -> tuple[list[Result], Usage]:
+    """All ``requests`` (results in order) and what they cost (the generator's usage during the
+    batch); ``progress`` sees ``label`` and a :class:`~shopaug.llm.BatchProgress` after each one."""
     before = generator.usage
-    started = time.perf_counter()
     on_progress = None if progress is None else (lambda p: progress(label, p))
     results = generator.complete_many(requests, concurrency=concurrency, on_progress=on_progress)
-    after = generator.usage
-    failed = [r for r in results if not r.ok]
-    cost = LLMCost(
-        requests=len(requests),
-        calls=after.calls - before.calls,
-        cache_hits=after.cache_hits - before.cache_hits,
-        failures=len(failed),
-        prompt_tokens=after.prompt_tokens - before.prompt_tokens,
-        completion_tokens=after.completion_tokens - before.completion_tokens,
-        seconds=time.perf_counter() - started,
-        failure_kinds=dict(Counter(r.kind for r in failed)),
-    )
-    return results, cost
+    return results, generator.usage - before

@@ -8,7 +8,8 @@ every one goes through a round trip: keyword search (BM25 over the whole catalog
 item in the top ``k``, else it is removed. The kept ones are scored by reciprocal rank.
 
 Queries are text, not training rows, so they are a table of their own (:class:`QuerySamples`)
-with the same provenance: origin, the query a variant came from, score, generator and prompt.
+with the same provenance: origin, the query a variant came from, score, generator and prompt, and
+:class:`LLMQueries` is a :class:`~shopaug.augment.llm_products.TextProduct`.
 """
 
 from __future__ import annotations
@@ -23,8 +24,9 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
 from shopaug.augment.context import ProgressHook
-from shopaug.augment.llm_common import LLMCost, LLMOptions, item_fields, provenance, run_batch
-from shopaug.llm import PromptTemplate, Result, load_prompt
+from shopaug.augment.llm_common import item_fields, provenance, run_batch
+from shopaug.augment.llm_products import TextProduct, TextRun, TextSource, as_source, write_parquet
+from shopaug.llm import PromptTemplate, Result, Usage, load_prompt
 
 #: Columns of ``queries.parquet``. ``kind`` is "query" for the LLM's own queries, else the variant;
 #: ``rank`` is the item's BM25 rank for the query (0: not in the top k); ``kept`` the filter's verdict.
@@ -83,12 +85,7 @@ class QuerySamples:
 
     def write(self, path: str | Path) -> Path:
         """Write as Parquet (atomically, like the samples file)."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(path.suffix + ".tmp")
-        self.frame.to_parquet(tmp, index=False, compression="zstd")
-        tmp.replace(path)
-        return path
+        return write_parquet(self.frame, path)
 
     @classmethod
     def read(cls, path: str | Path) -> QuerySamples:
@@ -161,22 +158,26 @@ class RoundTripFilter(BaseModel):
 
 
 @dataclass(frozen=True)
-class QueryRun:
-    """All generated queries (kept and removed) and what generating them cost."""
+class QueryRun(TextRun):
+    """All generated queries (kept and removed; ``table`` is a :class:`QuerySamples` frame),
+    what generating them cost, and how many repeated queries were dropped."""
 
-    samples: QuerySamples
-    cost: LLMCost
-    duplicates: int
+    duplicates: int = 0
+
+    @property
+    def samples(self) -> QuerySamples:
+        return QuerySamples(self.table)
 
     def report(self) -> dict[str, Any]:
-        kept = int(self.samples.frame["kept"].sum())
+        samples = self.samples
+        kept = int(samples.frame["kept"].sum())
         return {
-            "queries": len(self.samples),
+            "queries": len(samples),
             "kept": kept,
-            "removed": len(self.samples) - kept,
-            "kept_fraction": kept / len(self.samples) if len(self.samples) else 0.0,
+            "removed": len(samples) - kept,
+            "kept_fraction": kept / len(samples) if len(samples) else 0.0,
             "duplicates_dropped": self.duplicates,
-            "by_kind": self.samples.counts(),
+            "by_kind": samples.counts(),
             **self.cost.as_dict(),
         }
 
@@ -185,10 +186,11 @@ def normalise(query: str) -> str:
     return " ".join(query.lower().split())
 
 
-class LLMQueries(LLMOptions):
+class LLMQueries(TextProduct):
     """Queries per item with variants, round-trip filtered (see the module docstring)."""
 
     name: ClassVar[str] = "llm-queries"
+    file: ClassVar[str] = "queries.parquet"
     variants: bool = Field(True, description="Also ask for paraphrase/shorter/misspelt variants.")
     variant_queries: int = Field(
         1, ge=0, description="Kept queries per item that get variants (each costs one call)."
@@ -198,14 +200,11 @@ class LLMQueries(LLMOptions):
     variants_prompt: str = Field("query_variants", description="Prompt template of variants.")
 
     def generate(
-        self,
-        catalog: pd.DataFrame,
-        items: Sequence[int] | None = None,
-        progress: ProgressHook | None = None,
+        self, source: TextSource | pd.DataFrame, progress: ProgressHook | None = None
     ) -> QueryRun:
-        """Queries for ``items`` (default: the whole catalog), windowed by ``offset`` and ``limit``."""
-        chosen = np.arange(len(catalog)) if items is None else np.asarray(items, dtype=np.int64)
-        chosen = self.window(chosen)
+        """Queries for the catalog's items, windowed by ``offset`` and ``limit``."""
+        catalog = as_source(source).catalog
+        chosen = self.window(np.arange(len(catalog)))
         search = CatalogSearch(catalog_texts(catalog))
         check = RoundTripFilter(k=self.k)
         template = load_prompt(self.prompt)
@@ -220,7 +219,7 @@ class LLMQueries(LLMOptions):
             variants, dropped_variants = self._dedupe(variants, seen=queries)
             queries = concat_queries([queries, check.apply(variants, search)])
             cost, dropped = cost + variant_cost, dropped + dropped_variants
-        return QueryRun(queries, cost, dropped)
+        return QueryRun(queries.frame, cost, self.file, dropped)
 
     def _originals(
         self, items: np.ndarray, results: Sequence[Result], template: PromptTemplate
@@ -246,7 +245,7 @@ class LLMQueries(LLMOptions):
 
     def _variants(
         self, queries: QuerySamples, progress: ProgressHook | None
-    ) -> tuple[QuerySamples, LLMCost]:
+    ) -> tuple[QuerySamples, Usage]:
         """Variants of the first ``variant_queries`` kept queries of every item."""
         template = load_prompt(self.variants_prompt)
         frame = queries.frame

@@ -5,13 +5,15 @@ Both feed text, not training rows, to later stages. An item without a descriptio
 text encoder on its title alone, and every text-based strategy and model inherits that; a
 description written from title, brand and category gives it more to go on (the enricher only
 fills empty descriptions, it never rewrites a seller's). A profile condenses a history into the
-kind of sentence a content-aware recommender or a personalised search can match item text with.
+kind of sentence a content-aware recommender or a personalised search can match item text with;
+nothing in shopaug reads ``profiles.parquet`` yet, it is written for such a consumer.
+
+Both are :class:`~shopaug.augment.llm_products.TextProduct` s: ``generate(source, progress)``.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import numpy as np
 import pandas as pd
@@ -19,33 +21,14 @@ from pydantic import ConfigDict, Field
 
 from shopaug.augment.context import ProgressHook
 from shopaug.augment.enrich import register_enricher
-from shopaug.augment.llm_common import (
-    LLMCost,
-    LLMOptions,
-    history_text,
-    item_fields,
-    provenance,
-    run_batch,
-    window,
-)
+from shopaug.augment.llm_common import history_text, item_fields, provenance, run_batch, window
+from shopaug.augment.llm_products import TextProduct, TextRun, TextSource, as_source
 from shopaug.data.sequences import Sequences
 from shopaug.llm import Generator, load_prompt
 
-#: Columns of the tables written by the text strategies.
+#: Columns of the tables written by the text products.
 DESCRIPTION_COLUMNS = ("item", "description", "generator", "prompt")
 PROFILE_COLUMNS = ("row", "user", "user_index", "profile", "generator", "prompt")
-
-
-@dataclass(frozen=True)
-class TextRun:
-    """Generated texts (one row per success) and what the batch cost; failures are counted in
-    ``cost`` and leave no row."""
-
-    table: pd.DataFrame
-    cost: LLMCost
-
-    def report(self) -> dict[str, Any]:
-        return {"written": len(self.table), **self.cost.as_dict()}
 
 
 def empty_descriptions(catalog: pd.DataFrame) -> np.ndarray:
@@ -55,28 +38,23 @@ def empty_descriptions(catalog: pd.DataFrame) -> np.ndarray:
     return np.flatnonzero(blank.to_numpy())
 
 
-@register_enricher("llm-describe")
-class LLMDescriptionEnricher(LLMOptions):
-    """Writes a description for every item whose description is empty (see the module docstring).
-
-    As a :class:`~shopaug.augment.enrich.TextEnricher` it appends the written description to the
-    text of those items (the encoder's text is the fields joined, so this is the text the item
-    would have had with a description) and leaves every other item alone.
-    """
-
-    model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
+class LLMDescriptions(TextProduct):
+    """Writes a description for every item whose description is empty (see the module
+    docstring); a seller's description is never rewritten."""
 
     name: ClassVar[str] = "llm-describe"
-    catalog: pd.DataFrame = Field(description="Item fields; row i is item i.")
+    file: ClassVar[str] = "descriptions.parquet"
     prompt: str = Field("describe_item", description="Prompt template name.")
 
-    def describe(self, progress: ProgressHook | None = None) -> TextRun:
-        """A description for each of the (first ``limit``) items without one."""
+    def generate(
+        self, source: TextSource | pd.DataFrame, progress: ProgressHook | None = None
+    ) -> TextRun:
+        """A description for each of the (windowed) items without one."""
+        catalog = as_source(source).catalog
         template = load_prompt(self.prompt)
         llm = self.llm()
-        items = empty_descriptions(self.catalog)
-        items = self.window(items)
-        requests = [template.request(item_fields(self.catalog, i)) for i in items]
+        items = self.window(empty_descriptions(catalog))
+        requests = [template.request(item_fields(catalog, i)) for i in items]
         results, cost = run_batch(
             llm, requests, f"{self.name}: {len(items)} items", self.concurrency, progress
         )
@@ -91,15 +69,26 @@ class LLMDescriptionEnricher(LLMOptions):
             },
             columns=list(DESCRIPTION_COLUMNS),
         )
-        return TextRun(table, cost)
+        return TextRun(table, cost, self.file)
+
+
+@register_enricher("llm-describe")
+class LLMDescriptionEnricher(LLMDescriptions):
+    """:class:`LLMDescriptions` as a :class:`~shopaug.augment.enrich.TextEnricher` of one
+    catalog: it appends the written description to the text of the items without one (the
+    encoder's text is the fields joined, so this is the text the item would have had with a
+    description) and leaves every other item alone."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
+
+    catalog: pd.DataFrame = Field(description="Item fields; row i is item i.")
 
     def enrich(self, texts: list[str]) -> list[str | None]:
         if len(texts) != len(self.catalog):
             raise ValueError(f"{len(texts)} texts for a catalog of {len(self.catalog)} items")
         out: list[str | None] = [None] * len(texts)
-        for item, description in (
-            self.describe().table[["item", "description"]].itertuples(index=False)
-        ):
+        written = self.generate(self.catalog).table[["item", "description"]]
+        for item, description in written.itertuples(index=False):
             out[item] = ". ".join(part for part in (texts[item], description) if part)
         return out
 
@@ -128,7 +117,7 @@ def user_profiles(
         for r in rows
     ]
     results, cost = run_batch(
-        generator, requests, f"llm-profiles: {len(rows)} users", concurrency, progress
+        generator, requests, f"{UserProfiles.name}: {len(rows)} users", concurrency, progress
     )
     done = np.asarray([r.ok for r in results], dtype=bool)
     kept = rows[done]
@@ -144,30 +133,28 @@ def user_profiles(
         },
         columns=list(PROFILE_COLUMNS),
     )
-    return TextRun(table, cost)
+    return TextRun(table, cost, UserProfiles.file)
 
 
-class UserProfiles(LLMOptions):
-    """:func:`user_profiles` as a configured step (backend, history length, limit)."""
+class UserProfiles(TextProduct):
+    """:func:`user_profiles` as a configured product (backend, history length, window)."""
 
     name: ClassVar[str] = "llm-profiles"
+    file: ClassVar[str] = "profiles.parquet"
     history: int = Field(10, ge=1, le=50, description="Last titles of a user shown to the model.")
 
     def generate(
-        self,
-        train: Sequences,
-        catalog: pd.DataFrame,
-        user_index: np.ndarray | None = None,
-        progress: ProgressHook | None = None,
+        self, source: TextSource | pd.DataFrame, progress: ProgressHook | None = None
     ) -> TextRun:
+        source = as_source(source)
         return user_profiles(
-            train,
-            catalog,
+            source.require_train(self.name),
+            source.catalog,
             self.llm(),
             history=self.history,
             limit=self.limit,
             offset=self.offset,
-            user_index=user_index,
+            user_index=source.user_index,
             concurrency=self.concurrency,
             progress=progress,
         )

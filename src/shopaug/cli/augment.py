@@ -12,9 +12,9 @@ from rich.table import Table
 
 from shopaug.cli.app import app, console, fail, option_error, protocol_option
 from shopaug.cli.augment_llm import (
-    LLM_PRODUCTS,
     augment_progress,
     is_llm_strategy,
+    is_text_product,
     llm_choice,
     print_llm_summary,
     product_configs,
@@ -96,8 +96,8 @@ def augment_command(
     queries, OUT/queries.parquet), llm-profiles (user intent profiles, OUT/profiles.parquet) and
     llm-describe (descriptions for items without one, OUT/descriptions.parquet).
     """
-    from shopaug.evaluate.benchmark import RecBenchConfig, prepare_training
     from shopaug.models.augmented import augment_train
+    from shopaug.workflow import DataSetup, prepare_training
 
     protocol = protocol_option(protocol)
     choice = llm_choice(llm, llm_param or [], limit)
@@ -105,8 +105,8 @@ def augment_command(
     llm_names = [n for n in names if is_llm_strategy(n)]
     if llm_names and choice is None:
         raise fail(f"-s {llm_names[0]} needs --llm local|openai|fake")
-    products = [n for n in names if n in LLM_PRODUCTS]
-    plan_names = [n for n in names if n not in LLM_PRODUCTS]
+    products = [n for n in names if is_text_product(n)]
+    plan_names = [n for n in names if not is_text_product(n)]
     plan_params, product_params = split_aug_params(aug_param or [], products)
     plan = None
     if plan_names or not products:
@@ -115,10 +115,9 @@ def augment_command(
         plan = with_llm(plan, choice) if choice is not None else plan
     configs = product_configs(products, product_params, choice) if choice is not None else {}
     try:
-        config = RecBenchConfig(
+        config = DataSetup(
             data=data,
             protocol=protocol,
-            models=["pop"],
             encoder=encoder,
             work_dir=work_dir,
             embed_items=plan is not None,

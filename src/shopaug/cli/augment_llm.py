@@ -1,9 +1,9 @@
 """The LLM side of ``shopaug augment``: backend options, the text products, progress and summary.
 
 ``llm-cold`` makes training rows and runs inside the augmentation plan like any strategy. The
-others make text, not rows, and each is written to a table of its own in the output folder:
-``llm-queries`` (``queries.parquet``), ``llm-profiles`` (``profiles.parquet``) and
-``llm-describe`` (``descriptions.parquet``).
+others are text products (``shopaug.augment.TEXT_PRODUCTS``): they make text, not rows, and each
+writes a table of its own to the output folder: ``llm-queries`` (``queries.parquet``),
+``llm-profiles`` (``profiles.parquet``) and ``llm-describe`` (``descriptions.parquet``).
 """
 
 from __future__ import annotations
@@ -27,13 +27,6 @@ if TYPE_CHECKING:
     from shopaug.llm import BatchProgress
     from shopaug.models.augmented import AugmentPlan
     from shopaug.models.base import TrainData
-
-#: LLM steps that write text tables, and the file each writes.
-LLM_PRODUCTS = {
-    "llm-queries": "queries.parquet",
-    "llm-profiles": "profiles.parquet",
-    "llm-describe": "descriptions.parquet",
-}
 
 
 @dataclass(frozen=True)
@@ -79,11 +72,20 @@ def llm_choice(backend: str | None, params: list[str], limit: int | None) -> LLM
     return LLMChoice(backend, parsed, limit)
 
 
+def is_text_product(name: str) -> bool:
+    """Whether ``-s name`` is a text product (written to a table) rather than a plan strategy."""
+    from shopaug.augment import TEXT_PRODUCTS
+
+    return name in TEXT_PRODUCTS
+
+
 def is_llm_strategy(name: str) -> bool:
     from shopaug.augment import STRATEGIES
     from shopaug.augment.llm_common import LLMOptions
 
-    return name in LLM_PRODUCTS or (name in STRATEGIES and issubclass(STRATEGIES[name], LLMOptions))
+    return is_text_product(name) or (
+        name in STRATEGIES and issubclass(STRATEGIES[name], LLMOptions)
+    )
 
 
 def split_aug_params(values: list[str], products: list[str]) -> tuple[list[str], list[str]]:
@@ -111,26 +113,17 @@ def with_llm(plan: AugmentPlan, choice: LLMChoice) -> AugmentPlan:
 # ----------------------------------------------------------------------------------------------
 
 
-def build_product(name: str, params: dict[str, Any], catalog: Any) -> Any:
-    from shopaug.augment import LLMDescriptionEnricher, LLMQueries, UserProfiles
-
-    classes = {"llm-queries": LLMQueries, "llm-profiles": UserProfiles}
-    if name == "llm-describe":
-        return LLMDescriptionEnricher(catalog=catalog, **params)
-    return classes[name](**params)
-
-
 def product_configs(
     names: list[str], values: list[str], choice: LLMChoice
 ) -> dict[str, dict[str, Any]]:
-    """Each product's parameters (checked by building it on an empty catalog)."""
-    import pandas as pd
+    """Each product's parameters, checked by building it (before any data is loaded)."""
+    from shopaug.augment import make_text_product
 
     given = parse_params(values, names, option="--aug-param", models={})
     configs = {name: {**choice.defaults(), **given.get(name, {})} for name in names}
     for name, params in configs.items():
         try:
-            build_product(name, params, pd.DataFrame())
+            make_text_product(name, **params)
         except ValidationError as exc:
             raise invalid_parameters(exc) from exc
     return configs
@@ -139,30 +132,16 @@ def product_configs(
 def run_product(
     name: str, params: dict[str, Any], train: TrainData, folder: Path, progress: ProgressHook
 ) -> dict[str, Any]:
-    """Run one product, write its table to ``folder``, and return its report."""
+    """Run one text product on the training split, write its table to ``folder``, and return
+    its report with the file written."""
+    from shopaug.augment import TextSource, make_text_product
+
     catalog = train.items.catalog if train.items is not None else None
     if catalog is None:
         raise ValueError(f"{name} needs the catalog's text fields")
-    step = build_product(name, params, catalog)
-    path = folder / LLM_PRODUCTS[name]
-    if name == "llm-queries":
-        run = step.generate(catalog, progress=progress)
-        run.samples.write(path)
-    elif name == "llm-profiles":
-        run = step.generate(train.sequences, catalog, train.user_index, progress)
-        write_table(run.table, path)
-    else:
-        run = step.describe(progress)
-        write_table(run.table, path)
-    return {**run.report(), "file": str(path)}
-
-
-def write_table(table: Any, path: Path) -> None:
-    """Parquet, atomically (a killed run never leaves half a file under ``path``)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    table.to_parquet(tmp, index=False)
-    tmp.replace(path)
+    source = TextSource(catalog, train.sequences, train.user_index)
+    run = make_text_product(name, **params).generate(source, progress)
+    return {**run.report(), "file": str(run.write(folder))}
 
 
 # ----------------------------------------------------------------------------------------------

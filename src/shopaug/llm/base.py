@@ -18,9 +18,10 @@ import json
 import threading
 import time
 from abc import ABC, abstractmethod
+from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
@@ -157,25 +158,61 @@ MessagesLike = Iterable[Message | dict[str, str]]
 
 @dataclass
 class Usage:
-    """Running totals of one generator: backend calls made, cache hits, backend errors, outputs
-    rejected by validation, and the tokens and seconds the calls took (cache hits excluded)."""
+    """What LLM work cost: the one record of calls, cache hits, failures, tokens and seconds.
 
+    A generator keeps its running totals in one; a batch's cost is the difference of two
+    snapshots (``after - before``), and costs of several batches add up (``+``), so the
+    augmentation summary, the CLI's table and a benchmark's record all report the same fields.
+    ``requests`` are the requests run (``run`` or ``complete_many``; one may take several calls),
+    ``failures`` those given up on, by kind in ``failure_kinds`` (failures never stop a run);
+    ``calls`` are backend calls, ``errors`` the ones the backend failed and ``rejected`` the
+    outputs validation refused (each retry counts). Tokens and ``generation_s`` are those of
+    backend calls (cache hits cost none); ``seconds`` is the wall time of ``complete_many``
+    batches, cache hits included, which is what a long run's throughput is measured against.
+    """
+
+    requests: int = 0
     calls: int = 0
     cache_hits: int = 0
+    failures: int = 0
     errors: int = 0
     rejected: int = 0
     prompt_tokens: int = 0
     completion_tokens: int = 0
     generation_s: float = 0.0
+    seconds: float = 0.0
+    failure_kinds: dict[str, int] = field(default_factory=dict)
 
     @property
     def tokens_per_s(self) -> float:
-        return self.completion_tokens / self.generation_s if self.generation_s > 0 else 0.0
+        """Generated tokens per wall second of the batches (cache hits included in the time)."""
+        return self.completion_tokens / self.seconds if self.seconds > 0 else 0.0
 
     def add(self, completion: Completion) -> None:
+        """Count the tokens and backend time of one completion (a rejected output's, say)."""
         self.prompt_tokens += completion.prompt_tokens
         self.completion_tokens += completion.completion_tokens
         self.generation_s += completion.latency_s
+
+    def __add__(self, other: Usage) -> Usage:
+        return self._combined(other, 1)
+
+    def __sub__(self, other: Usage) -> Usage:
+        return self._combined(other, -1)
+
+    def _combined(self, other: Usage, sign: int) -> Usage:
+        counts = {
+            f.name: getattr(self, f.name) + sign * getattr(other, f.name)
+            for f in fields(self)
+            if f.name != "failure_kinds"
+        }
+        kinds = Counter(self.failure_kinds)
+        kinds.update({kind: sign * n for kind, n in other.failure_kinds.items()})
+        return Usage(**counts, failure_kinds={kind: n for kind, n in kinds.items() if n})
+
+    def as_dict(self) -> dict[str, Any]:
+        """The fields and ``tokens_per_s``, as the JSON reports store them."""
+        return {**asdict(self), "tokens_per_s": self.tokens_per_s}
 
 
 @dataclass
@@ -337,16 +374,20 @@ class Generator(BaseModel, ABC):
         )
 
     def run(self, request: GenerationRequest) -> Result:
-        """One :class:`GenerationRequest`, never raising a :class:`GenerationError`."""
+        """One :class:`GenerationRequest`, never raising a :class:`GenerationError`; counted in
+        :attr:`usage` as a request (and a failure, by kind, if it was given up on)."""
         if request.output_schema is None:
-            return self.try_complete(request.messages, request.params, prompt=request.prompt)
-        return self.complete_json(
-            request.messages,
-            request.output_schema,
-            request.params,
-            retries=request.retries,
-            prompt=request.prompt,
-        )
+            result = self.try_complete(request.messages, request.params, prompt=request.prompt)
+        else:
+            result = self.complete_json(
+                request.messages,
+                request.output_schema,
+                request.params,
+                retries=request.retries,
+                prompt=request.prompt,
+            )
+        self._count_request(result)
+        return result
 
     def complete_many(
         self,
@@ -369,6 +410,7 @@ class Generator(BaseModel, ABC):
                 snapshot = progress.add(result)
                 if on_progress is not None:
                     on_progress(snapshot)
+        self._count(seconds=time.perf_counter() - progress.started)
         return [r for r in results if r is not None]
 
     # ------------------------------------------------------------------------------------------
@@ -379,7 +421,7 @@ class Generator(BaseModel, ABC):
     def usage(self) -> Usage:
         """A copy of the running totals (calls, cache hits, failures, tokens, seconds)."""
         with self._lock:
-            return Usage(**vars(self._usage))
+            return replace(self._usage, failure_kinds=dict(self._usage.failure_kinds))
 
     @property
     def cache(self) -> ResponseCache | None:
@@ -496,3 +538,11 @@ class Generator(BaseModel, ABC):
         with self._lock:
             for name, delta in deltas.items():
                 setattr(self._usage, name, getattr(self._usage, name) + delta)
+
+    def _count_request(self, result: Result) -> None:
+        with self._lock:
+            self._usage.requests += 1
+            if isinstance(result, GenerationFailure):
+                self._usage.failures += 1
+                kinds = self._usage.failure_kinds
+                kinds[result.kind] = kinds.get(result.kind, 0) + 1
