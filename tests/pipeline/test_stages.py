@@ -109,3 +109,21 @@ def test_shards_keep_each_sample_with_the_row_it_came_from(small_train):
     for row in range(len(samples)):  # a crop is a contiguous piece of its source row
         piece, whole = samples.sequences.row(row), source.row(samples.source_row[row])
         assert any(np.array_equal(whole[i : i + len(piece)], piece) for i in range(len(whole)))
+
+
+def test_each_shard_keeps_its_own_strategy_report(small_train, monkeypatch):
+    """Shard reports (an LLM strategy's calls and answers) are listed, not one kept for all."""
+    from shopaug.augment.sequence import Crop
+
+    class ReportingCrop(Crop):
+        def generate(self, context):
+            context.reports[self.name] = {"rows": len(context.train)}
+            return super().generate(context)
+
+    monkeypatch.setattr(AugmentPlan, "build_strategies", lambda self, seed: [ReportingCrop()])
+    plan = AugmentPlan(strategies=["crop"])
+    _, runs = sharded_samples(small_train, plan, 0, LocalExecutor(), 3)
+    shards = runs[0].details["shards"]
+    assert len(shards) == 3 and sum(s["rows"] for s in shards) == len(small_train.sequences)
+    _, (one,) = sharded_samples(small_train, plan, 0, LocalExecutor(), 1)
+    assert one.details == {"rows": len(small_train.sequences)}

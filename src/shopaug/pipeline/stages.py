@@ -275,7 +275,10 @@ def sharded_samples(
     runs = []
     for name in plan.strategies:
         mine = [r for _, shard_runs in outputs for r in shard_runs if r.name == name]
-        details = next((r.details for r in mine if r.details), {})
+        reported = [r.details for r in mine if r.details]
+        # A report (an LLM strategy's calls, tokens, answers) describes its own shard; summing
+        # them would double what every shard shares (the cold items), so several stay a list.
+        details = reported[0] if len(reported) == 1 else ({"shards": reported} if reported else {})
         runs.append(
             StrategyRun(
                 name,
