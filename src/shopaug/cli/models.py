@@ -48,20 +48,25 @@ def parameter_table(names: list[str]) -> Table:
     """One section per model: its parameters with type, default, allowed values and help."""
     from shopaug.models import model_class, model_param_specs
 
-    title = "parameters of " + names[0] if len(names) == 1 else "registered models"
-    table = Table(title=title, caption="set one with -p MODEL.NAME=VALUE or a config's models:")
+    one = len(names) == 1
+    title = "parameters of " + names[0] if one else "registered models"
+    caption = "set one with -p MODEL.NAME=VALUE or a config's models:"
+    if not one:
+        caption += "; `shopaug models NAME` adds what each parameter does"
+    table = Table(title=title, caption=caption)
     for column in ("model", "parameter", "type", "default"):  # names stay whole, to copy
         table.add_column(column, no_wrap=True)
     table.add_column("allowed", overflow="fold")
-    table.add_column("help", overflow="fold")
+    if one:  # the help text needs the width a table of every model does not have
+        table.add_column("help", overflow="fold")
     for name in names:
         specs = model_param_specs(name)
         label = f"[bold]{name}[/]\n[dim]{model_class(name).__name__}[/]"
         if not specs:
-            table.add_row(label, "-", "", "", "", "no parameters")
+            table.add_row(label, "-", "", "", "", *(("no parameters",) if one else ()))
         for i, spec in enumerate(specs):
-            row = (spec.name, spec.type, _shown(spec.default), spec.allowed, spec.help)
-            table.add_row(label if i == 0 else "", *row)
+            row = (spec.name, spec.type, _shown(spec.default), spec.allowed)
+            table.add_row(label if i == 0 else "", *row, *((spec.help,) if one else ()))
         table.add_section()
     return table
 
