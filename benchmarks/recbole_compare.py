@@ -57,10 +57,10 @@ import torch
 
 from shopaug.data.sequences import Sequences
 from shopaug.data.splits import make_split
-from shopaug.workflow import load_dataset
 from shopaug.evaluate.ranking import evaluate_model
 from shopaug.models.base import TrainData
 from shopaug.models.sasrec import SASRec
+from shopaug.workflow import load_dataset
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = REPO.parent / "shared" / "data" / "amazon-scientific"

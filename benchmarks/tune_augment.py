@@ -31,9 +31,9 @@ import torch
 
 from shopaug.data.splits import Split, make_split
 from shopaug.evaluate import evaluate_model, slice_masks
-from shopaug.workflow import Experiment, prepare_training
 from shopaug.models import TrainData, make_model
 from shopaug.models.augmented import AugmentPlan, augment_train
+from shopaug.workflow import Experiment, prepare_training
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "amazon-scientific"
 
