@@ -4,6 +4,7 @@ import pytest
 from shopaug.data.sequences import Sequences
 from shopaug.data.splits import EvalCases
 from shopaug.evaluate.ranking import (
+    RankingResult,
     concat_results,
     evaluate_model,
     popularity_cuts,
@@ -125,3 +126,20 @@ def test_cold_and_warm_slices():
     assert masks["cold"].tolist() == [True, False, True, False]
     assert masks["warm"].tolist() == [False, True, False, True]
     assert "cold" not in slice_masks(np.array([1]), np.array([5, 0, 3]))
+
+
+def test_ranking_results_round_trip(tmp_path):
+    result = RankingResult(
+        ranks=np.array([0, 5]),
+        targets=np.array([3, 4]),
+        top_items=np.array([[3, 1], [2, 1]]),
+        users=np.array(["u1", "u2"], dtype=object),
+        n_items=9,
+        ks=(10, 20),
+        seconds=0.5,
+    )
+    result.save(tmp_path / "r.npz")
+    back = RankingResult.load(tmp_path / "r.npz")
+    assert back.ks == (10, 20) and back.n_items == 9 and back.seconds == 0.5
+    for name in ("ranks", "targets", "top_items", "users"):
+        assert np.array_equal(getattr(back, name), getattr(result, name))

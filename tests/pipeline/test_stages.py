@@ -5,14 +5,11 @@ import numpy as np
 import pytest
 
 from shopaug.augment import AugmentContext, generate
-from shopaug.evaluate.ranking import RankingResult
 from shopaug.models.augmented import AugmentPlan
 from shopaug.pipeline.executor import LocalExecutor
 from shopaug.pipeline.stages import (
     DONE,
     StageCache,
-    load_result,
-    save_result,
     sharded_samples,
     stage_key,
 )
@@ -71,23 +68,6 @@ def test_key_depends_on_stage_and_material():
     assert stage_key("train", {"a": 1}) == stage_key("train", {"a": 1})
     assert stage_key("train", {"a": 1}) != stage_key("train", {"a": 2})
     assert stage_key("train", {"a": 1}) != stage_key("evaluate", {"a": 1})
-
-
-def test_ranking_results_round_trip(tmp_path):
-    result = RankingResult(
-        ranks=np.array([0, 5]),
-        targets=np.array([3, 4]),
-        top_items=np.array([[3, 1], [2, 1]]),
-        users=np.array(["u1", "u2"], dtype=object),
-        n_items=9,
-        ks=(10, 20),
-        seconds=0.5,
-    )
-    save_result(result, tmp_path / "r.npz")
-    back = load_result(tmp_path / "r.npz")
-    assert back.ks == (10, 20) and back.n_items == 9 and back.seconds == 0.5
-    for name in ("ranks", "targets", "top_items", "users"):
-        assert np.array_equal(getattr(back, name), getattr(result, name))
 
 
 def test_one_shard_gives_the_unsharded_samples(small_train):

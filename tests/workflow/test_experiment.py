@@ -112,3 +112,16 @@ def test_early_stopped_models_report_their_validation_score(shop_run):
     assert markov["valid_ndcg@10"] == []
     (score,) = sasrec["valid_ndcg@10"]
     assert 0.0 <= score <= 1.0
+
+
+def test_model_runs_round_trip_through_a_folder(shop_run, tmp_path):
+    from shopaug.workflow import ModelRuns, prepare_training, run_model
+
+    experiment = config(shop_run, models=["markov"], seeds=2)
+    split, train = prepare_training(experiment)
+    runs = run_model("markov", {"order": 2}, split, train, experiment, label="m2")
+    runs.save(tmp_path)
+    back = ModelRuns.load(tmp_path)
+    assert (back.label, back.estimator, back.params) == ("m2", "markov", {"order": 2})
+    assert len(back.results) == 2 and back.fit_seconds == runs.fit_seconds
+    np.testing.assert_array_equal(back.results[1].ranks, runs.results[1].ranks)

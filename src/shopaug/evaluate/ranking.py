@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -50,6 +51,27 @@ class RankingResult:
         if mask is not None:
             values = {name: v[mask] for name, v in values.items()}
         return {name: float(v.mean()) if len(v) else float("nan") for name, v in values.items()}
+
+    def save(self, path: Path) -> None:
+        """One compressed ``.npz``: the per-case arrays, the cut-offs, catalog size and time."""
+        arrays = {name: getattr(self, name) for name in _ARRAYS}
+        meta = np.array([self.n_items, self.seconds])
+        np.savez_compressed(path, **arrays, ks=np.array(self.ks), meta=meta)
+
+    @classmethod
+    def load(cls, path: Path) -> RankingResult:
+        with np.load(path, allow_pickle=True) as f:  # user ids are objects; our own file
+            n_items, seconds = f["meta"]
+            return cls(
+                *(f[name] for name in _ARRAYS),
+                n_items=int(n_items),
+                ks=tuple(int(k) for k in f["ks"]),
+                seconds=float(seconds),
+            )
+
+
+#: The per-case arrays of a :class:`RankingResult`, in field order.
+_ARRAYS = ("ranks", "targets", "top_items", "users")
 
 
 def evaluate_model(

@@ -16,7 +16,7 @@ import shutil
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, field, replace
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -337,25 +337,6 @@ def load_augmented(record: StageRecord, train: TrainData, plan: AugmentPlan) -> 
 # train (fit and test every seed of one model variant)
 # ----------------------------------------------------------------------------------------------
 
-RESULT_FIELDS = ("ranks", "targets", "top_items", "users")
-
-
-def save_result(result: RankingResult, path: Path) -> None:
-    arrays = {name: getattr(result, name) for name in RESULT_FIELDS}
-    meta = np.array([result.n_items, result.seconds])
-    np.savez_compressed(path, **arrays, ks=np.array(result.ks), meta=meta)
-
-
-def load_result(path: Path) -> RankingResult:
-    with np.load(path, allow_pickle=True) as f:  # user ids are objects; our own cache file
-        n_items, seconds = f["meta"]
-        return RankingResult(
-            *(f[name] for name in RESULT_FIELDS),
-            n_items=int(n_items),
-            ks=tuple(int(k) for k in f["ks"]),
-            seconds=float(seconds),
-        )
-
 
 def rank_shard(shared: tuple[Any, EvalCases, tuple[int, ...]], rows: np.ndarray) -> RankingResult:
     """Full-catalog ranking of some of the test cases (runs on an executor worker)."""
@@ -410,19 +391,10 @@ def run_train(
     def build(folder: Path) -> dict[str, Any]:
         variant = augmented() if augmented is not None else None
         runs = run_model(name, params, split, train, bench, on_stage, variant, rank)
-        for i, result in enumerate(runs.results):
-            save_result(result, folder / f"result-{i}.npz")
-        meta = {f.name: getattr(runs, f.name) for f in fields(runs) if f.name != "results"}
-        (folder / "runs.json").write_text(json.dumps(meta, default=str))
+        runs.save(folder)
         return {"label": runs.label, "fit_seconds": sum(runs.fit_seconds)}
 
     return cache.run("train", material, build)
-
-
-def load_runs(record: StageRecord) -> ModelRuns:
-    meta = json.loads((record.path / "runs.json").read_text())
-    results = sorted(record.path.glob("result-*.npz"), key=lambda p: int(p.stem.split("-")[1]))
-    return ModelRuns(**meta, results=[load_result(p) for p in results])
 
 
 # ----------------------------------------------------------------------------------------------
@@ -441,7 +413,7 @@ def run_evaluate(
     material = {"train": [r.key for r in trained], "n_resamples": bench.n_resamples}
 
     def build(folder: Path) -> dict[str, Any]:
-        all_runs = [load_runs(r) for r in trained]
+        all_runs = [ModelRuns.load(r.path) for r in trained]
         slices = case_slices(split, train)
         outcome = summarize(all_runs, split, train, bench, slices)
         (folder / "results.json").write_text(json.dumps(outcome, indent=2, default=json_default))

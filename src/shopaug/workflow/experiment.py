@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -101,6 +101,19 @@ class ModelRuns:
     @property
     def label(self) -> str:
         return f"{self.name}+aug" if self.augmented else self.name
+
+    def save(self, folder: Path) -> None:
+        """``runs.json`` (everything but the results) and ``result-<i>.npz`` per seed."""
+        for i, result in enumerate(self.results):
+            result.save(folder / f"result-{i}.npz")
+        meta = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "results"}
+        (folder / "runs.json").write_text(json.dumps(meta, default=str))
+
+    @classmethod
+    def load(cls, folder: Path) -> ModelRuns:
+        meta = json.loads((folder / "runs.json").read_text())
+        paths = sorted(folder.glob("result-*.npz"), key=lambda p: int(p.stem.split("-")[1]))
+        return cls(**meta, results=[RankingResult.load(p) for p in paths])
 
 
 def label_and_name(entry: str) -> tuple[str, str]:
