@@ -16,8 +16,8 @@ from shopaug.cli.models import ListsModels
 from shopaug.data.errors import DataError
 
 if TYPE_CHECKING:
-    from shopaug.workflow import Experiment
     from shopaug.models.augmented import AugmentPlan
+    from shopaug.workflow import Experiment
 
 bench_app = typer.Typer(help="Benchmarks on fixed protocols.", no_args_is_help=True)
 app.add_typer(bench_app, name="bench")
@@ -259,8 +259,8 @@ def bench_rec(
 
 def run_and_report(config: Experiment, out: Path, report: bool = True) -> dict[str, Any]:
     """Run a recommendation benchmark with progress, print its tables, write JSON and report."""
-    from shopaug.workflow import run_experiment, write_results
     from shopaug.evaluate.report import write_report
+    from shopaug.workflow import run_experiment, write_results
 
     try:
         with stage_progress(f"bench rec {config.protocol}") as progress:
