@@ -30,3 +30,24 @@ def scientific_dir() -> Path:
     if not (path / "Scientific.item.json").exists():
         pytest.skip(f"real data not present at {path}")
     return path
+
+
+@pytest.fixture
+def random_cases():
+    """``make(rng, n_users, n_items)``: evaluation cases with random histories of 0 to 5 items
+    (no repeats) and one random target each, for ranking tests."""
+    import numpy as np
+
+    from shopaug.data.sequences import Sequences
+    from shopaug.data.splits import EvalCases
+
+    def make(rng: np.random.Generator, n_users: int, n_items: int) -> EvalCases:
+        seqs = [
+            rng.choice(n_items, size=rng.integers(0, 6), replace=False).tolist()
+            for _ in range(n_users)
+        ]
+        inputs = Sequences.from_lists([f"user{u}" for u in range(n_users)], seqs)
+        targets = rng.integers(0, n_items, n_users)
+        return EvalCases(inputs, targets, np.arange(n_users))
+
+    return make

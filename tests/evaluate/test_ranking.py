@@ -2,7 +2,6 @@ import numpy as np
 import pytest
 
 from shopaug.data.sequences import Sequences
-from shopaug.data.splits import EvalCases
 from shopaug.evaluate.ranking import (
     RankingResult,
     concat_results,
@@ -27,16 +26,7 @@ class FixedScores(Recommender):
         return self.matrix[user_index]  # a view: the evaluator must not write into it
 
 
-def random_cases(rng: np.random.Generator, n_users: int, n_items: int) -> EvalCases:
-    seqs = [
-        rng.choice(n_items, size=rng.integers(0, 6), replace=False).tolist() for _ in range(n_users)
-    ]
-    inputs = Sequences.from_lists([f"user{u}" for u in range(n_users)], seqs)
-    targets = rng.integers(0, n_items, n_users)
-    return EvalCases(inputs, targets, np.arange(n_users))
-
-
-def test_evaluate_model_is_independent_of_batch_size():
+def test_evaluate_model_is_independent_of_batch_size(random_cases):
     rng = np.random.default_rng(1)
     cases = random_cases(rng, n_users=37, n_items=30)
     matrix = rng.integers(0, 5, size=(37, 30)).astype(np.float32)
@@ -55,7 +45,7 @@ def test_evaluate_model_is_independent_of_batch_size():
     assert result.seconds >= 0
 
 
-def test_results_of_consecutive_pieces_join_into_the_whole():
+def test_results_of_consecutive_pieces_join_into_the_whole(random_cases):
     rng = np.random.default_rng(2)
     cases = random_cases(rng, n_users=23, n_items=30)
     model = FixedScores(rng.random((23, 30)).astype(np.float32))
@@ -72,7 +62,7 @@ def test_results_of_consecutive_pieces_join_into_the_whole():
         concat_results([], seconds=0.0)
 
 
-def test_means_over_a_mask():
+def test_means_over_a_mask(random_cases):
     rng = np.random.default_rng(2)
     cases = random_cases(rng, n_users=10, n_items=8)
     result = evaluate_model(FixedScores(rng.random((10, 8)).astype(np.float32)), cases, ks=(3,))
@@ -82,7 +72,7 @@ def test_means_over_a_mask():
     assert result.means(mask)["recall@3"] == pytest.approx(recall[:4].mean())
 
 
-def test_wrong_score_shape_is_reported():
+def test_wrong_score_shape_is_reported(random_cases):
     class Broken(FixedScores):
         def score(self, histories, user_index=None):
             return np.zeros((len(histories), 3), dtype=np.float32)

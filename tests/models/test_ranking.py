@@ -5,18 +5,8 @@ import math
 import numpy as np
 
 from shopaug.data.sequences import Sequences
-from shopaug.data.splits import EvalCases
 from shopaug.models.base import top_k
 from shopaug.models.ranking import rank_metrics, rank_targets
-
-
-def random_cases(rng: np.random.Generator, n_users: int, n_items: int) -> EvalCases:
-    seqs = [
-        rng.choice(n_items, size=rng.integers(0, 6), replace=False).tolist() for _ in range(n_users)
-    ]
-    inputs = Sequences.from_lists([f"user{u}" for u in range(n_users)], seqs)
-    targets = rng.integers(0, n_items, n_users)
-    return EvalCases(inputs, targets, np.arange(n_users))
 
 
 def naive_ranks(scores: np.ndarray, targets: np.ndarray, histories: Sequences) -> list[int]:
@@ -34,7 +24,7 @@ def naive_ranks(scores: np.ndarray, targets: np.ndarray, histories: Sequences) -
     return out
 
 
-def test_rank_targets_matches_a_loop_and_top_k_with_ties_and_seen_items():
+def test_rank_targets_matches_a_loop_and_top_k_with_ties_and_seen_items(random_cases):
     rng = np.random.default_rng(0)
     cases = random_cases(rng, n_users=60, n_items=25)
     for r in range(0, 60, 7):  # some targets inside their own history: excluded, worst rank
