@@ -103,3 +103,11 @@ def test_weight_zero_events_are_as_good_as_absent(name: str) -> None:
 def test_parameters_round_trip_through_the_registry(name: str) -> None:
     model = make_model(name, **FAST[name])
     assert make_model(name, **model.get_params()).get_params() == model.get_params()
+
+
+def test_only_models_that_rank_by_text_declare_catalog_updates() -> None:
+    """Serving gives new and changed items to exactly the models that declare they take them."""
+    from shopaug.models import KnowsItemsByText
+
+    declaring = {n for n, cls in MODELS.items() if issubclass(cls, KnowsItemsByText)}
+    assert declaring == {"content"}

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from shopaug.models.base import ItemSide, Recommender, TrainData
+from shopaug.models.base import ItemSide, KnowsItemsByText, Recommender, TrainData
 from shopaug.models.content import ContentSASRec
 from shopaug.models.item_knn import ItemKNN
 from shopaug.models.markov import MarkovChain
@@ -66,6 +66,7 @@ __all__ = [
     "ContentSASRec",
     "ItemKNN",
     "ItemSide",
+    "KnowsItemsByText",
     "MarkovChain",
     "ModelParams",
     "ParamSpec",

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import inspect
 import pickle
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Self
@@ -72,6 +73,25 @@ class TrainData:
                 f"item index {int(self.sequences.items.max())} is outside the catalog of "
                 f"{self.n_items} items"
             )
+
+
+class KnowsItemsByText(ABC):
+    """A capability a model declares by inheriting it: it ranks items from their text
+    embedding, so a catalog change reaches it without refitting (new items become rankable at
+    once, changed texts count at once).
+
+    Serving asks ``isinstance(model, KnowsItemsByText)``; a model that does not declare it ranks
+    only the items it was fit on until the next retrain. Declared, not probed by method name, so
+    a helper method that happens to be called ``add_items`` changes nothing.
+    """
+
+    @abstractmethod
+    def add_items(self, embeddings: np.ndarray) -> np.ndarray:
+        """Append items known by their text embedding alone; returns their new indices."""
+
+    @abstractmethod
+    def set_item_texts(self, indices: np.ndarray, embeddings: np.ndarray) -> None:
+        """Replace the text embeddings of existing items."""
 
 
 class Recommender:

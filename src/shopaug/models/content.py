@@ -30,7 +30,7 @@ from pydantic import Field
 from torch import nn
 
 from shopaug.data.sequences import Sequences
-from shopaug.models.base import TrainData
+from shopaug.models.base import KnowsItemsByText, TrainData
 from shopaug.models.params import ModelParams
 from shopaug.models.sasrec import SequenceNet, SequentialParams, SequentialRecommender
 
@@ -103,7 +103,7 @@ class ContentParams(SequentialParams):
     )
 
 
-class ContentSASRec(SequentialRecommender):
+class ContentSASRec(SequentialRecommender, KnowsItemsByText):
     """SASRec whose items are their projected text embeddings, fused with or replacing IDs.
 
     ``mode``: ``"fuse"`` (text + ID for items seen in training) or ``"text"`` (text only).
