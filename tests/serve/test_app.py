@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from shopaug.serve.bundle import RunLayout
-from shopaug.serve.feedback import FeedbackLog
+from shopaug.serve.feedback import FeedbackLog, LogRecord
 from shopaug.serve.retrain import retrain
 
 WRITE = {"X-API-Key": "test-key"}  # the key the service fixtures start with
@@ -178,7 +178,7 @@ def test_bad_input_gets_a_clear_4xx_and_never_a_stack_trace(
     }
     for name, response in cases.items():
         assert response.status_code == 422, name
-        fields = [e["field"] for e in response.json()["detail"]]
+        fields = [".".join(str(p) for p in e["loc"]) for e in response.json()["detail"]]
         assert any(f.startswith(expected_field[name]) for f in fields), (name, fields)
         assert "Traceback" not in response.text
     assert "ghost" in cases["unknown item"].text
@@ -331,3 +331,38 @@ def test_warm_search_prepares_the_query_and_item_encoders(service_dir: Path) -> 
     assert "warm up the query encoder" in queries._cache  # no first-search stall
     assert queries.runtime in ("onnx", "torch")
     assert state.search.encoder.misses + state.search.encoder.hits == 1
+
+
+def test_an_item_update_without_a_price_is_accepted_and_served(
+    client: httpx.Client, bundle_frames: tuple[pd.DataFrame, pd.DataFrame]
+) -> None:
+    items, _ = bundle_frames
+    item = items["item_id"].iloc[3]
+    update = {"items": [{"item_id": item, "title": "renamed"}]}
+    response = client.post("/items", json=update, headers=WRITE)
+    assert response.status_code == 201 and response.json()["updated"] == [item]
+    hits = client.get("/search", params={"q": "renamed", "k": 1}).json()["items"]
+    assert (hits[0]["item_id"], hits[0]["title"], hits[0]["price"]) == (item, "renamed", None)
+    # The log goes on being applied after it: an event posted next is served.
+    event = {"user_id": "after-update", "item_id": item}
+    assert client.post("/events", json={"events": [event]}, headers=WRITE).status_code == 201
+    assert client.get("/recommend/after-update").json()["source"] == "model"
+    assert client.get("/health").json()["quarantined"] == 0
+
+
+def test_ids_in_paths_are_stripped_as_posted_ones_are(
+    client: httpx.Client, bundle_frames: tuple[pd.DataFrame, pd.DataFrame]
+) -> None:
+    items, _ = bundle_frames
+    item = items["item_id"].iloc[5]
+    event = {"user_id": "  u7  ", "item_id": f" {item} "}
+    assert client.post("/events", json={"events": [event]}, headers=WRITE).status_code == 201
+    assert client.get("/recommend/%20%20u7%20%20").json()["source"] == "model"
+    assert client.get(f"/similar/%20{item}%20").json()["item_id"] == item
+
+
+def test_health_reports_the_log_offset_of_now(live_module: Any, client: httpx.Client) -> None:
+    log = FeedbackLog(RunLayout(live_module.run_dir).log_path)
+    item = client.get("/recommend/someone", params={"k": 1}).json()["items"][0]["item_id"]
+    log.append([LogRecord("event", {"user_id": "by-another-worker", "item_id": item})])
+    assert client.get("/health").json()["log_offset"] == log.size()

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from shopaug.serve.bundle import Bundle, RunLayout
+from shopaug.serve.catalog import ITEM_FIELDS
 from shopaug.serve.feedback import FeedbackLog, LogRecord
 from shopaug.serve.retrain import fold_log, retrain
 
@@ -18,7 +21,8 @@ def logged(service_dir: Path) -> RunLayout:
     first = Bundle.load(layout.version_dir(1)).items.iloc[0]
     log = FeedbackLog(layout.log_path)
     log.append([LogRecord("item", {"item_id": "NEW-1", "title": "Brand new lamp", "price": 5.0})])
-    log.append([LogRecord("item", {**first.to_dict(), "title": "Renamed first item"})])
+    fields = {name: first[name] for name in ITEM_FIELDS}  # what POST /items logs
+    log.append([LogRecord("item", {**fields, "title": "Renamed first item"})])
     log.append(
         [
             LogRecord("event", {"user_id": "fresh", "item_id": "NEW-1", "event": "view"}),
@@ -63,3 +67,30 @@ def test_retrain_writes_and_publishes_the_next_version(logged: RunLayout) -> Non
     # Nothing new in the log: the next version folds nothing more.
     again = Bundle.load(retrain(logged.run_dir))
     assert again.manifest.version == 3 and again.manifest.n_events == manifest.n_events
+
+
+def test_retrain_survives_mixed_time_precision_priceless_updates_and_bad_records(
+    service_dir: Path,
+) -> None:
+    layout = RunLayout(service_dir)
+    first = Bundle.load(layout.version_dir(1)).items["item_id"].iloc[0]
+    log = FeedbackLog(layout.log_path)
+    log.append([LogRecord("item", {"item_id": first, "title": "renamed"})])  # no price
+    # Written as an older version logged them: times of two precisions, a price of Infinity.
+    with log.path.open("ab") as f:
+        for stamp in ["2024-01-01T00:00:00Z", "2024-01-01T00:00:01.250Z", "2024-01-01T00:00:02"]:
+            line = {"kind": "event", "user_id": "late", "item_id": first, "timestamp": stamp}
+            f.write(json.dumps(line).encode() + b"\n")
+        f.write(b'{"kind": "item", "item_id": "INF", "title": "t", "price": Infinity}\n')
+        f.write(b"not json at all\n")
+    log.append([LogRecord("event", {"user_id": "late", "item_id": "INF"})])
+
+    bundle = Bundle.load(retrain(service_dir))
+    assert bundle.manifest.n_items == 60 and bundle.manifest.log_offset == log.size()
+    row = bundle.items.set_index("item_id").loc[first]
+    assert row["title"] == "renamed" and pd.isna(row["price"])
+    late = bundle.events[bundle.events["user_id"] == "late"]
+    seconds = late["timestamp"].dt.strftime("%S.%f").tolist()
+    assert seconds == ["00.000000", "01.250000", "02.000000"]
+    assert len(log.quarantine.offsets()) == 3  # the Infinity item, the line, the event naming it
+    assert Bundle.load(retrain(service_dir)).manifest.n_events == bundle.manifest.n_events

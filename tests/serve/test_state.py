@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
 import pytest
+from prometheus_client import REGISTRY
 
 from shopaug.encode.text_encoder import TextEncoder
 from shopaug.serve.bundle import Bundle, RunLayout, TrainConfig, train_bundle
@@ -113,3 +115,71 @@ def test_a_content_model_recommends_a_new_item_through_its_text(
     assert np.isfinite(ranked.scores).all()
     only_new = state.recommend(history, 5, "Telescopes", True)
     assert only_new.source == "model" and only_new.items.tolist() == [new]
+
+
+def test_an_item_updated_without_a_price_keeps_its_index_and_loses_its_price(
+    state: ShopState,
+) -> None:
+    item_id = state.items.at[3, "item_id"]
+    listed = state.items.at[3, "listed_at"]
+    state.log.append([LogRecord("item", {"item_id": item_id, "title": "renamed"})])
+    assert state.refresh() == 1
+    fields = state.item_fields(3)
+    assert (fields["item_id"], fields["title"], fields["price"]) == (item_id, "renamed", None)
+    assert state.n_items == 60 and state.item_index[item_id] == 3
+    assert state.items.at[3, "listed_at"] == listed  # a column the API does not know is kept
+    assert state.log.quarantine.offsets() == frozenset()
+    assert state.search.search("renamed", k=1)[0].item_id == item_id
+
+
+class FailingEncoder(TextEncoder):
+    """Cannot encode a text holding BOOM: an item whose preparation fails."""
+
+    def encode(self, texts: list[str], progress: bool = False) -> np.ndarray:
+        if any("BOOM" in t for t in texts):
+            raise RuntimeError("encoder failed")
+        return super().encode(texts, progress)
+
+
+def quarantined() -> float:
+    return REGISTRY.get_sample_value("shopaug_log_records_quarantined_total") or 0.0
+
+
+def test_records_that_cannot_be_applied_are_set_aside_once_and_block_nothing(
+    markov_service_dir: Path, tmp_path: Path
+) -> None:
+    bundle = Bundle.load(RunLayout(markov_service_dir).version_dir(1))
+    log = FeedbackLog(tmp_path / "log.jsonl")
+    known = bundle.items["item_id"].iloc[0]
+    log.append([LogRecord("event", {"user_id": "u", "item_id": known})])
+    with log.path.open("ab") as f:
+        f.write(b'{"kind": "event", "user_id": \n')  # not JSON
+        f.write(b'{"kind": "item", "item_id": "INF", "title": "t", "price": Infinity}\n')
+    log.append([LogRecord("event", {"user_id": "u", "item_id": "no-such-item"})])
+    boom = {"item_id": "BOOM-1", "title": "BOOM lamp"}
+    log.append([LogRecord("item", boom), LogRecord("item", TELESCOPE)])  # one batch
+    log.append([LogRecord("event", {"user_id": "u", "item_id": "NEW-1"})])
+    before = quarantined()
+
+    first = ShopState(bundle, log, FailingEncoder)
+    assert first.histories["u"] == [0, 60] and first.n_items == 61
+    assert "BOOM-1" not in first.item_index and first.offset == log.size()
+    reasons = [json.loads(line)["reason"] for line in log.quarantine.path.read_text().splitlines()]
+    assert len(reasons) == 4 and quarantined() == before + 4
+    assert "not JSON" in reasons[0] and "price" in reasons[1]
+    assert "no-such-item" in reasons[2] and "encoder failed" in reasons[3]
+
+    second = ShopState(Bundle.load(bundle.path), FeedbackLog(log.path), FailingEncoder)
+    assert second.histories["u"] == first.histories["u"] and second.offset == first.offset
+    assert second.n_items == first.n_items and quarantined() == before + 4
+    assert len(log.quarantine.path.read_text().splitlines()) == 4
+
+
+def test_a_record_quarantined_by_one_worker_is_skipped_by_the_others(
+    markov_service_dir: Path, tmp_path: Path
+) -> None:
+    log = FeedbackLog(tmp_path / "log.jsonl")
+    end = log.append([LogRecord("item", TELESCOPE)]).offset
+    log.quarantine.add(0, "", "set aside by another worker")
+    state = state_over(markov_service_dir, tmp_path)
+    assert "NEW-1" not in state.item_index and state.offset == end

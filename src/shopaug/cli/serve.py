@@ -1,12 +1,13 @@
-"""``shopaug train``, ``shopaug retrain`` and ``shopaug serve``: a servable model and its service."""
+"""``shopaug train``, ``shopaug retrain`` and ``shopaug serve``: a servable model and a service."""
 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from pydantic import ValidationError
@@ -14,6 +15,9 @@ from pydantic import ValidationError
 from shopaug.cli.app import app, console, fail, print_mapping, stage_progress
 from shopaug.cli.bench import parse_params
 from shopaug.data.errors import DataError
+
+if TYPE_CHECKING:
+    import uvicorn
 
 
 @app.command("train")
@@ -96,34 +100,108 @@ def serve(
     workers: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 1,
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
 ) -> None:
-    """Serve recommendations, similar items, search and feedback over HTTP (docs at /docs)."""
+    """Serve recommendations, similar items, search and feedback over HTTP (docs at /docs).
+
+    Exits with status 3 when the service cannot start (the app fails to load), as a supervisor
+    needs to see, also with several workers, where uvicorn's own master would exit with 0.
+    """
     import uvicorn
 
-    from shopaug.serve.app import RUN_DIR_ENV
+    from shopaug.serve.app import RUN_DIR_ENV, STARTUP_FAILURE
     from shopaug.serve.bundle import RunLayout
+    from shopaug.serve.schemas import ServeSettings
 
     try:
         RunLayout(run_dir).current()
+        ServeSettings.load(run_dir)
     except DataError as exc:
         raise fail(str(exc)) from exc
+    except ValueError as exc:  # serve.json is not JSON, or holds a bad setting
+        raise fail(f"{run_dir / 'serve.json'}: {exc}") from exc
     os.environ[RUN_DIR_ENV] = str(run_dir.resolve())
     metrics_dir = None
     if workers > 1:
         # Prometheus counters of all worker processes are summed from files in this folder.
-        metrics_dir = tempfile.mkdtemp(prefix="shopaug-metrics-")
-        os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
+        metrics_dir = _metrics_dir()
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
+    config = uvicorn.Config(
+        "shopaug.serve.app:app_from_env",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level=log_level,
+    )
     try:
-        uvicorn.run(
-            "shopaug.serve.app:app_from_env",
-            factory=True,
-            host=host,
-            port=port,
-            workers=workers,
-            log_level=log_level,
-        )
+        started = _run(config)
     finally:
         if metrics_dir:
             shutil.rmtree(metrics_dir, ignore_errors=True)
+    if not started:
+        console.print("[bold red]error:[/] the service could not start; see the log above")
+        raise typer.Exit(code=STARTUP_FAILURE)
+
+
+METRICS_PREFIX = "shopaug-metrics-"
+
+
+def _run(config: uvicorn.Config) -> bool:
+    """Serve until stopped; False when the app failed to start in a worker.
+
+    One worker: uvicorn's server, which exits with status 3 itself on a failed start. Several:
+    uvicorn's supervisor, which stops all workers when one fails to start but then returns as
+    after a normal shutdown; the failed worker's exit status tells the two apart.
+    """
+    import uvicorn
+    from uvicorn.supervisors import Multiprocess
+
+    from shopaug.serve.app import STARTUP_FAILURE
+
+    if config.workers == 1:
+        server = uvicorn.Server(config)
+        server.run()
+        return server.started
+    supervisor = Multiprocess(config, sockets=[config.bind_socket()])
+    supervisor.run()
+    return all(p.exitcode != STARTUP_FAILURE for p in supervisor.processes)
+
+
+def _metrics_dir() -> Path:
+    """A new folder for the workers' metric files, named after this process, once the folders of
+    services that are gone (killed: no cleanup ran) are removed."""
+    root = Path(tempfile.gettempdir())
+    for folder in root.glob(f"{METRICS_PREFIX}*"):
+        owners = _owner_pids(folder)
+        if owners and not any(_alive(pid) for pid in owners):
+            shutil.rmtree(folder, ignore_errors=True)
+    return Path(tempfile.mkdtemp(prefix=f"{METRICS_PREFIX}{os.getpid()}-", dir=root))
+
+
+def _owner_pids(folder: Path) -> set[int]:
+    """The processes a metrics folder belongs to: the master named in it, and the workers whose
+    metric files it holds (``counter_<pid>.db``). Workers may outlive a killed master."""
+    named = re.match(rf"{METRICS_PREFIX}(\d+)-", folder.name)
+    pids = {int(named.group(1))} if named else set()
+    for file in folder.glob("*.db"):
+        worker = re.search(r"_(\d+)\.db$", file.name)
+        if worker:
+            pids.add(int(worker.group(1)))
+    return pids
+
+
+def _alive(pid: int) -> bool:
+    """Whether ``pid`` runs (a zombie does not: a killed master's workers may stay unreaped)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's process
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return True  # no /proc: trust the signal test
+    return state != "Z"
 
 
 def _shown(manifest: dict) -> dict[str, object]:

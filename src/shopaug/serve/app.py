@@ -8,25 +8,34 @@ touch the state only from the event loop, so a worker needs no lock around it; t
 state-free parts (fsync of the log, loading a version) run in threads.
 
 Write endpoints append to the feedback log and fsync before answering 2xx, then apply the log to
-the state like every other worker does (see :mod:`shopaug.serve.feedback`).
+the state like every other worker does (see :mod:`shopaug.serve.feedback`). ``POST /items``
+encodes its texts in a thread first (one batch at a time per worker): that fails before anything
+is logged, and fills the shared embedding cache, so every worker then applies the items from the
+cache without encoding on its event loop.
+
+Errors: a 422 has the body FastAPI's OpenAPI schema declares (``{"detail": [{"loc", "msg",
+"type"}]}``), every other error ``{"detail": "..."}`` (:class:`~shopaug.serve.schemas.Problem`),
+and each route documents the statuses it can answer.
 """
 
 import asyncio
 import hmac
 import logging
 import os
+import sys
 import threading
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
-from pathlib import Path
+from pathlib import Path as FilePath
 from typing import Annotated, Any
 
-import pandas as pd
-from fastapi import Depends, FastAPI, HTTPException, Query, Request, Response
+import anyio
+from fastapi import Depends, FastAPI, HTTPException, Path, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
 from fastapi.security import APIKeyHeader
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -45,10 +54,14 @@ from shopaug.serve.feedback import FeedbackLog, LogRecord
 from shopaug.serve.schemas import (
     API_KEY_ENV,
     Accepted,
+    Event,
     EventBatch,
     Health,
+    Id,
+    Item,
     ItemBatch,
     ItemsAccepted,
+    Problem,
     Recommendations,
     Reloaded,
     ScoredItem,
@@ -56,6 +69,7 @@ from shopaug.serve.schemas import (
     ServeSettings,
     SessionRequest,
     SimilarItems,
+    canonical_time,
 )
 from shopaug.serve.state import Ranked, ShopState
 
@@ -63,6 +77,8 @@ logger = logging.getLogger("shopaug.serve")
 
 #: The run folder a uvicorn worker serves when the app is built by :func:`app_from_env`.
 RUN_DIR_ENV = "SHOPAUG_RUN_DIR"
+#: Exit status of a worker whose app cannot be built (uvicorn's own for a failed start).
+STARTUP_FAILURE = 3
 #: Largest request body accepted (a full batch of items with long descriptions fits easily).
 MAX_BODY_BYTES = 8 * 1024 * 1024
 
@@ -80,10 +96,24 @@ MODEL_VERSION = Gauge(
 )
 
 
+def _problem(description: str) -> dict[str, Any]:
+    return {"model": Problem, "description": description}
+
+
+#: Statuses beyond 200 and 422 that routes can answer, for their OpenAPI ``responses``.
+SERVER_ERROR = {500: _problem("Internal error; the service log has the details.")}
+TOO_LARGE = {413: _problem(f"The request body is over {MAX_BODY_BYTES:,} bytes.")}
+WRITER = {
+    401: _problem("Missing or wrong API key (header X-API-Key)."),
+    503: _problem("Writes are disabled: the service has no API key configured."),
+    **TOO_LARGE,
+}
+
+
 class Service:
     """The current state of one worker, and the swap to a newer model version."""
 
-    def __init__(self, run_dir: Path, settings: ServeSettings) -> None:
+    def __init__(self, run_dir: FilePath, settings: ServeSettings) -> None:
         self.layout = RunLayout(run_dir)
         self.settings = settings
         self.log = FeedbackLog(self.layout.log_path)
@@ -91,12 +121,25 @@ class Service:
         self.state = self._load(self.layout.current())
         self._reload_lock = threading.Lock()
         self._stop = threading.Event()
+        self._encoding: anyio.CapacityLimiter | None = None
         MODEL_VERSION.set(self.state.version)
 
+    @property
+    def encoding(self) -> anyio.CapacityLimiter:
+        """One item batch encoded at a time per worker: a worker's share of the CPU, and a
+        queue instead of a pile-up of threads (created on the event loop, at first use)."""
+        if self._encoding is None:
+            self._encoding = anyio.CapacityLimiter(1)
+        return self._encoding
+
     def _load(self, version: int) -> ShopState:
-        bundle = Bundle.load(self.layout.version_dir(version), live=True)
+        bundle = Bundle.load(self.layout.version_dir(version))
 
         def encoder() -> Any:
+            """The search engine's encoder when there is one: one model in memory, and one cache
+            of item vectors that every worker reads (the search engine encodes the same items)."""
+            if bundle.search is not None:
+                return bundle.search.encoder
             from shopaug.encode.text_encoder import TextEncoder
 
             return TextEncoder(model=bundle.manifest.encoder)
@@ -139,9 +182,9 @@ class Service:
         self._stop.set()
 
 
-def create_app(run_dir: str | Path, settings: ServeSettings | None = None) -> FastAPI:
+def create_app(run_dir: str | FilePath, settings: ServeSettings | None = None) -> FastAPI:
     """The service over ``run_dir`` (a folder written by ``shopaug train``)."""
-    run_dir = Path(run_dir)
+    run_dir = FilePath(run_dir)
     settings = settings or ServeSettings.load(run_dir)
     _limit_torch_threads()
     service = Service(run_dir, settings)
@@ -156,18 +199,23 @@ def create_app(run_dir: str | Path, settings: ServeSettings | None = None) -> Fa
         title="shopaug",
         description="Recommendations, similar items and search, with a feedback loop.",
         lifespan=lifespan,
+        responses=SERVER_ERROR,
     )
+    app.router.route_class = Utf8BodyRoute
     app.state.service = service
-    app.add_middleware(MeasureRequests)
+    app.add_middleware(LimitBody)
+    app.add_middleware(MeasureRequests)  # outermost: it also times the 413s
     _install_error_handlers(app)
     api_key = _api_key_dependency(settings)
     Writer = Annotated[None, Depends(api_key)]
     K = Annotated[int, Query(ge=1, le=settings.max_k, description="Number of items.")]
     Category = Annotated[str | None, Query(min_length=1, max_length=256)]
+    Price = Annotated[float | None, Query(ge=0, allow_inf_nan=False)]
 
     @app.get("/health")
     async def health() -> Health:
         state = service.state
+        state.refresh()
         return Health(
             status="ok",
             model=state.bundle.manifest.model,
@@ -175,6 +223,7 @@ def create_app(run_dir: str | Path, settings: ServeSettings | None = None) -> Fa
             items=state.n_items,
             users=len(state.histories),
             log_offset=state.offset,
+            quarantined=len(service.log.quarantine.offsets()),
             search=state.search is not None,
         )
 
@@ -188,14 +237,17 @@ def create_app(run_dir: str | Path, settings: ServeSettings | None = None) -> Fa
 
     @app.get("/recommend/{user_id}")
     async def recommend_user(
-        user_id: str, k: K = 10, category: Category = None, exclude_seen: bool = True
+        user_id: Annotated[Id, Path(description="Stripped of surrounding blanks.")],
+        k: K = 10,
+        category: Category = None,
+        exclude_seen: bool = True,
     ) -> Recommendations:
         state = service.state
         state.refresh()
         ranked = state.recommend(state.histories.get(user_id, []), k, category, exclude_seen)
         return _recommendations(state, ranked, user_id=user_id)
 
-    @app.post("/recommend")
+    @app.post("/recommend", responses=TOO_LARGE)
     async def recommend_session(body: SessionRequest) -> Recommendations:
         _check_limit("k", body.k, settings.max_k)
         _check_limit("items", len(body.items), settings.max_session)
@@ -206,8 +258,10 @@ def create_app(run_dir: str | Path, settings: ServeSettings | None = None) -> Fa
         ranked = state.recommend(known, body.k, body.category, body.exclude_seen)
         return _recommendations(state, ranked, ignored=ignored)
 
-    @app.get("/similar/{item_id}")
-    async def similar(item_id: str, k: K = 10) -> SimilarItems:
+    @app.get("/similar/{item_id}", responses={404: _problem("The item is not in the catalog.")})
+    async def similar(
+        item_id: Annotated[Id, Path(description="Stripped of surrounding blanks.")], k: K = 10
+    ) -> SimilarItems:
         state = service.state
         state.refresh()
         item = state.item_index.get(item_id)
@@ -218,13 +272,13 @@ def create_app(run_dir: str | Path, settings: ServeSettings | None = None) -> Fa
             item_id=item_id, model_version=state.version, items=_scored(state, ranked)
         )
 
-    @app.get("/search")
+    @app.get("/search", responses={503: _problem("This bundle has no search index.")})
     async def search(
         q: Annotated[str, Query(min_length=1, max_length=500)],
         k: K = 10,
         category: Category = None,
-        min_price: Annotated[float | None, Query(ge=0)] = None,
-        max_price: Annotated[float | None, Query(ge=0)] = None,
+        min_price: Price = None,
+        max_price: Price = None,
     ) -> SearchResults:
         state = service.state
         state.refresh()
@@ -247,7 +301,7 @@ def create_app(run_dir: str | Path, settings: ServeSettings | None = None) -> Fa
         ]
         return SearchResults(query=q, items=items)
 
-    @app.post("/events", status_code=201)
+    @app.post("/events", status_code=201, responses=WRITER)
     async def post_events(body: EventBatch, _: Writer) -> Accepted:
         _check_limit("events", len(body.events), settings.max_events)
         state = service.state
@@ -258,33 +312,34 @@ def create_app(run_dir: str | Path, settings: ServeSettings | None = None) -> Fa
                     ("body", "events", position, "item_id"),
                     f"unknown item {event.item_id!r}; add it with POST /items first",
                 )
-        received = datetime.now(UTC).isoformat()
-        records = [
-            LogRecord("event", {**e.model_dump(mode="json"), "received": received})
-            for e in body.events
-        ]
-        offset = await asyncio.to_thread(service.log.append, records)
+        received = canonical_time(datetime.now(UTC))
+        records = [_event_record(event, received) for event in body.events]
+        appended = await asyncio.to_thread(service.log.append, records)
         state.refresh()
-        EVENTS.inc(len(records))
-        return Accepted(accepted=len(records), log_offset=offset)
+        EVENTS.inc(len(records) - appended.duplicates)
+        return Accepted(
+            accepted=len(records), log_offset=appended.offset, duplicates=appended.duplicates
+        )
 
-    @app.post("/items", status_code=201)
+    @app.post("/items", status_code=201, responses=WRITER)
     async def post_items(body: ItemBatch, _: Writer) -> ItemsAccepted:
         _check_limit("items", len(body.items), settings.max_items)
+        _check_text(body.items, settings.max_item_text)
         state = service.state
         state.refresh()
-        rows = [item.model_dump(mode="json") for item in body.items]
-        state.encode(pd.DataFrame(rows))  # fails before anything is logged; warms the cache
-        offset = await asyncio.to_thread(
-            service.log.append, [LogRecord("item", row) for row in rows]
-        )
-        new = [r["item_id"] for r in rows if r["item_id"] not in state.item_index]
-        updated = [r["item_id"] for r in rows if r["item_id"] in state.item_index]
+        # Off the event loop; fails before anything is logged, and warms the shared cache.
+        await anyio.to_thread.run_sync(state.prepare_items, body.items, limiter=service.encoding)
+        records = [LogRecord("item", item.model_dump(mode="json")) for item in body.items]
+        appended = await asyncio.to_thread(service.log.append, records)
+        new = [i.item_id for i in body.items if i.item_id not in state.item_index]
+        updated = [i.item_id for i in body.items if i.item_id in state.item_index]
         state.refresh()
-        ITEMS.inc(len(rows))
-        return ItemsAccepted(accepted=len(rows), log_offset=offset, new=new, updated=updated)
+        ITEMS.inc(len(records))
+        return ItemsAccepted(
+            accepted=len(records), log_offset=appended.offset, new=new, updated=updated
+        )
 
-    @app.post("/admin/reload")
+    @app.post("/admin/reload", responses=WRITER)
     async def reload(_: Writer) -> Reloaded:
         changed = await asyncio.to_thread(service.reload)
         return Reloaded(model_version=service.state.version, changed=changed)
@@ -293,11 +348,20 @@ def create_app(run_dir: str | Path, settings: ServeSettings | None = None) -> Fa
 
 
 def app_from_env() -> FastAPI:
-    """Factory for uvicorn workers: serves ``$SHOPAUG_RUN_DIR``."""
+    """Factory for uvicorn workers: serves ``$SHOPAUG_RUN_DIR``.
+
+    An app that cannot be built exits with uvicorn's startup-failure status: its supervisor then
+    stops the service instead of restarting a worker that can only fail again (for anything but a
+    ``TypeError`` from the factory, uvicorn would restart it forever).
+    """
     run_dir = os.environ.get(RUN_DIR_ENV)
-    if not run_dir:
-        raise RuntimeError(f"set {RUN_DIR_ENV} to the run folder to serve")
-    return create_app(Path(run_dir))
+    try:
+        if not run_dir:
+            raise RuntimeError(f"set {RUN_DIR_ENV} to the run folder to serve")
+        return create_app(FilePath(run_dir))
+    except Exception:
+        logger.exception("the service over %s cannot start", run_dir)
+        sys.exit(STARTUP_FAILURE)
 
 
 def _recommendations(
@@ -321,6 +385,12 @@ def _scored(state: ShopState, ranked: Ranked) -> list[ScoredItem]:
     ]
 
 
+def _event_record(event: Event, received: str) -> LogRecord:
+    """An event as the log holds it: times in canonical form, no null fields."""
+    fields = event.model_dump(mode="json", exclude_none=True)
+    return LogRecord("event", {**fields, "received": received})
+
+
 def _invalid(loc: tuple[str | int, ...], message: str) -> RequestValidationError:
     return RequestValidationError([{"type": "value_error", "loc": loc, "msg": message}])
 
@@ -328,6 +398,17 @@ def _invalid(loc: tuple[str | int, ...], message: str) -> RequestValidationError
 def _check_limit(field: str, value: int, limit: int) -> None:
     if value > limit:
         raise _invalid(("body", field), f"at most {limit} allowed, got {value}")
+
+
+def _check_text(items: list[Item], limit: int) -> None:
+    """Bound the encoding work of one request (the per-field caps alone allow 100 x 12,000)."""
+    total = sum(item.text_length() for item in items)
+    if total > limit:
+        raise _invalid(
+            ("body", "items"),
+            f"at most {limit:,} characters of item text (title, description, brand, categories) "
+            f"per request, got {total:,}: send the items in smaller batches",
+        )
 
 
 def _api_key_dependency(settings: ServeSettings) -> Any:
@@ -345,7 +426,7 @@ def _api_key_dependency(settings: ServeSettings) -> Any:
 
 
 class MeasureRequests:
-    """Pure ASGI middleware: latency histogram per route template, and a cap on body size.
+    """Pure ASGI middleware: latency histogram per route template, method and status.
 
     Written against ASGI rather than as an ``@app.middleware("http")`` function, which wraps
     every request and response in extra tasks and costs more than ranking a history.
@@ -357,11 +438,6 @@ class MeasureRequests:
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
-            return
-        length = dict(scope["headers"]).get(b"content-length", b"")
-        if length.isdigit() and int(length) > MAX_BODY_BYTES:
-            response = JSONResponse({"detail": f"body over {MAX_BODY_BYTES} bytes"}, 413)
-            await response(scope, receive, send)
             return
         started = time.perf_counter()
         status = 500
@@ -381,13 +457,80 @@ class MeasureRequests:
             )
 
 
+class BodyTooLarge(HTTPException):
+    def __init__(self, limit: int) -> None:
+        super().__init__(413, f"request body over {limit:,} bytes")
+
+
+class LimitBody:
+    """Pure ASGI middleware: a request body over ``limit`` bytes is a 413.
+
+    A declared size (Content-Length) is refused before anything is read. A body without one
+    (chunked) is counted as it arrives: the chunk that passes the limit raises
+    :class:`BodyTooLarge` inside the app's read, so the rest is never read and the body is never
+    held whole in memory. FastAPI passes an ``HTTPException`` raised while it reads a body on to
+    its handler, which answers the 413.
+    """
+
+    def __init__(self, app: Any, limit: int = MAX_BODY_BYTES) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        length = dict(scope["headers"]).get(b"content-length", b"")
+        if length.isdigit() and int(length) > self.limit:
+            error = BodyTooLarge(self.limit)
+            response = JSONResponse({"detail": error.detail}, error.status_code)
+            await response(scope, receive, send)
+            return
+        received = 0
+
+        async def counted() -> dict[str, Any]:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.limit:
+                    raise BodyTooLarge(self.limit)
+            return message
+
+        await self.app(scope, counted, send)
+
+
+class Utf8BodyRoute(APIRoute):
+    """A route whose request body must be UTF-8 (as JSON is): FastAPI answers bytes it cannot
+    decode with a bare 400 "There was an error parsing the body"; this is a 422 saying where."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def checked(request: Request) -> Response:
+            if request.method in ("POST", "PUT", "PATCH"):
+                _check_utf8(await request.body())  # read once: FastAPI reuses the bytes
+            return await handler(request)
+
+        return checked
+
+
+def _check_utf8(body: bytes) -> None:
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise _invalid(
+            ("body", exc.start), f"the body is not valid UTF-8: {exc.reason} at byte {exc.start}"
+        ) from None
+
+
 def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
-        """422 naming each field at fault, without echoing the (possibly huge) input back."""
+        """422 in the shape the OpenAPI schema declares, naming each field at fault (``loc``),
+        without echoing the (possibly huge) input back."""
         errors = [
-            {"field": ".".join(str(p) for p in e["loc"]), "message": _message(e)}
-            for e in exc.errors()
+            {"loc": list(e["loc"]), "msg": _message(e), "type": e["type"]} for e in exc.errors()
         ]
         return JSONResponse({"detail": errors}, status_code=422)
 

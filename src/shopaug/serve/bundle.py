@@ -25,7 +25,6 @@ import json
 import os
 import shutil
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -38,10 +37,8 @@ from pydantic import BaseModel, ConfigDict
 from shopaug.data.dataset import Dataset
 from shopaug.data.errors import DataError
 from shopaug.data.sequences import Sequences
-from shopaug.data.splits import make_split
 from shopaug.models import MODELS, Recommender, TrainData, make_model
-
-StageCallback = Callable[[str, float], None]
+from shopaug.progress import StageCallback, notifier, within
 
 POINTER_FILE = "current"
 LOG_FILE = "feedback.jsonl"
@@ -144,19 +141,18 @@ class Bundle:
     search: Any = None
 
     @classmethod
-    def load(cls, path: str | Path, live: bool = False) -> Bundle:
-        """Read a version folder; ``live`` gives the search engine a :class:`LiveEncoder` (a
-        service encodes a new text per query, which the disk cache only slows down)."""
+    def load(cls, path: str | Path) -> Bundle:
+        """Read a version folder. The search engine keeps its disk-cached item encoder: in a
+        service it encodes only new items (queries have their own in-memory encoder), and the
+        shared cache lets every worker reuse the vectors the writing worker made."""
         path = Path(path)
         manifest = BundleManifest.model_validate_json((path / "manifest.json").read_text())
         model_cls = MODELS[manifest.model]
         search = None
         if manifest.search:
             from shopaug.search import SearchEngine
-            from shopaug.serve.encoding import LiveEncoder
 
-            encoder = LiveEncoder(model=manifest.encoder) if live else None
-            search = SearchEngine.load(path / "search", encoder=encoder)
+            search = SearchEngine.load(path / "search")
         return cls(
             path=path,
             manifest=manifest,
@@ -222,23 +218,13 @@ def fit_for_serving(
 ) -> tuple[Recommender, np.ndarray, float]:
     """Fit ``name`` on ``dataset`` (all events, or a protocol's training rows); returns the
     model, the item embeddings it was given, and the fit time in seconds."""
-    from shopaug.evaluate.benchmark import item_side
+    from shopaug.workflow import item_side, split_dataset, split_training_data
 
     side = item_side(dataset, encoder, embed=True)
     if protocol == "none":
         train = TrainData(dataset.events, dataset.n_items, n_users=dataset.n_users, items=side)
     else:
-        sequences = dataset.sequences(min_length=3)
-        timestamps = dataset.sequence_timestamps(min_length=3)
-        split = make_split(protocol, sequences, dataset.n_items, 0, timestamps)
-        train = TrainData(
-            split.train,
-            dataset.n_items,
-            split.train_user_index,
-            dataset.n_users,
-            side,
-            valid=split.valid,
-        )
+        train = split_training_data(dataset, split_dataset(dataset, protocol), side)
     model = make_model(name, **params)
     started = time.perf_counter()
     model.fit(train)
@@ -296,17 +282,16 @@ def _write_search(items: pd.DataFrame, path: Path, encoder: str | None) -> bool:
 
 def train_bundle(config: TrainConfig, out: Path, on_stage: StageCallback | None = None) -> Path:
     """``shopaug train``: load or ingest the data, fit on it, write version 1 of ``out``."""
-    from shopaug.evaluate.benchmark import RecBenchConfig, load_dataset
+    from shopaug.workflow import load_dataset
 
-    notify = on_stage or (lambda stage, fraction: None)
+    notify = notifier(on_stage)
     layout = RunLayout(Path(out))
     if layout.versions():
         raise DataError(f"{out}: already holds model versions; use `shopaug retrain {out}`")
     notify("loading data", 0.0)
-    bench = RecBenchConfig(
-        data=config.data, models=[config.model], events=config.events, work_dir=config.work_dir
+    dataset = load_dataset(
+        config.data, config.events, config.work_dir, within(notify, 0.0, 0.2, "ingest: ")
     )
-    dataset = load_dataset(bench, on_stage=lambda s, f: notify(f"ingest: {s}", 0.2 * f))
     notify(f"fitting {config.model}", 0.3)
     model, embeddings, seconds = fit_for_serving(
         dataset, config.model, config.params, config.protocol, config.encoder

@@ -10,11 +10,11 @@ Running services pick the version up through the ``current`` pointer.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
 
+from shopaug.progress import StageCallback, notifier
 from shopaug.serve.bundle import (
     EVENT_COLUMNS,
     Bundle,
@@ -23,38 +23,54 @@ from shopaug.serve.bundle import (
     fit_for_serving,
     write_bundle,
 )
+from shopaug.serve.catalog import upsert_items
 from shopaug.serve.feedback import FeedbackLog
-
-StageCallback = Callable[[str, float], None]
+from shopaug.serve.replay import checked_entries, set_aside
+from shopaug.serve.schemas import Item, LoggedEvent
 
 
 def fold_log(bundle: Bundle, log: FeedbackLog) -> tuple[pd.DataFrame, pd.DataFrame, int]:
     """The catalog and events of ``bundle`` with the log after its offset applied, and the log
-    offset they reach."""
-    records, offset = log.read(bundle.manifest.log_offset)
-    items = bundle.items.copy()
-    logged_items = pd.DataFrame([r.data for r in records if r.kind == "item"])
-    if len(logged_items):
-        logged_items = logged_items.drop_duplicates("item_id", keep="last").set_index("item_id")
-        by_id = items.set_index("item_id", drop=False)
-        changed = logged_items.index.intersection(by_id.index)
-        columns = by_id.columns.intersection(logged_items.columns)
-        by_id.loc[changed, columns] = logged_items.loc[changed, columns]
-        new = logged_items.drop(index=changed).reset_index()
-        items = pd.concat([by_id.reset_index(drop=True), new], ignore_index=True)
-    logged_events = pd.DataFrame(
-        [r.data for r in records if r.kind == "event"], columns=EVENT_COLUMNS
-    )
-    logged_events["timestamp"] = pd.to_datetime(logged_events["timestamp"], utc=True)
-    old_events = bundle.events.copy()
-    old_events["timestamp"] = pd.to_datetime(old_events["timestamp"], utc=True)
-    events = pd.concat([old_events, logged_events], ignore_index=True)
-    return items, events, offset
+    offset they reach.
+
+    The log is read as every worker reads it (:func:`checked_entries`, in log order): a record a
+    worker could not apply is quarantined, or already was, and left out here too, so the next
+    version holds what the service served.
+    """
+    entries, offset = checked_entries(log, bundle.manifest.log_offset)
+    known = set(bundle.items["item_id"].astype(str))
+    items: list[Item] = []
+    events: list[LoggedEvent] = []
+    for entry in entries:
+        value = entry.value
+        if isinstance(value, Item):
+            known.add(value.item_id)
+            items.append(value)
+        elif value.item_id in known:
+            events.append(value)
+        else:
+            set_aside(log, entry.record.offset, entry.record.end, f"unknown item {value.item_id!r}")
+    catalog = upsert_items(bundle.items, items).catalog if items else bundle.items.copy()
+    return catalog, _events(bundle.events, events), offset
+
+
+def _events(old: pd.DataFrame, logged: list[LoggedEvent]) -> pd.DataFrame:
+    """The bundle's events followed by the logged ones, times as UTC timestamps.
+
+    Logged times are canonical (:func:`~shopaug.serve.schemas.canonical_time`) once validated;
+    ``format="ISO8601"`` reads any ISO precision mix all the same.
+    """
+    rows = [e.model_dump(mode="json", include=set(EVENT_COLUMNS)) for e in logged]
+    frame = pd.DataFrame(rows, columns=EVENT_COLUMNS)
+    frame["timestamp"] = pd.to_datetime(frame["timestamp"], utc=True, format="ISO8601")
+    old = old.copy()
+    old["timestamp"] = pd.to_datetime(old["timestamp"], utc=True, format="ISO8601")
+    return pd.concat([old, frame], ignore_index=True)
 
 
 def retrain(run_dir: str | Path, on_stage: StageCallback | None = None) -> Path:
     """Fit the current version's model on its data plus the log; write and publish the next."""
-    notify = on_stage or (lambda stage, fraction: None)
+    notify = notifier(on_stage)
     layout = RunLayout(Path(run_dir))
     notify("loading the current version", 0.0)
     bundle = Bundle.load(layout.version_dir(layout.current()))

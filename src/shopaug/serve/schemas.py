@@ -2,22 +2,63 @@
 
 Every request model forbids unknown fields, so a misspelt field is a 422 that names it instead of
 being ignored; string lengths and list sizes are bounded so one request cannot exhaust a worker.
+Numbers are strict (``"k": true`` is not ``k=1``) and finite (``Infinity`` would make the log
+non-standard JSON), and times are stored in one canonical UTC form. The same models check the
+feedback log when it is replayed, so a record the API would refuse is never applied.
 """
 
 from __future__ import annotations
 
 import json
 import os
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    StringConstraints,
+)
 
+#: The span of event times accepted: a time outside it is a unit mix-up (milliseconds read as
+#: seconds) or a typo, and pandas cannot hold times past 2262 when ``retrain`` reads the log.
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = datetime(2100, 1, 1, tzinfo=UTC)
+
+
+def _utc(value: datetime) -> datetime:
+    """One canonical time: in UTC (a time without a zone is taken as UTC), within the span."""
+    aware = value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+    if not EARLIEST <= aware < LATEST:
+        raise ValueError(
+            f"must be from {EARLIEST.date()} up to {LATEST.date()}, got {value.isoformat()}"
+        )
+    return aware.astimezone(UTC)
+
+
+def canonical_time(value: datetime) -> str:
+    """The one form times take in the log (``2024-01-01T00:00:01.250000+00:00``): every record
+    with the same precision, so ``retrain`` parses them all with one format."""
+    return _utc(value).isoformat(timespec="microseconds")
+
+
+# pydantic itself refuses a lone surrogate in any text: JSON can spell one, UTF-8 cannot hold it.
 Id = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=256)]
+Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=1000)]
+Brand = Annotated[str, StringConstraints(max_length=256)]
+CategoryPath = Annotated[str, StringConstraints(max_length=1000)]
 Text = Annotated[str, StringConstraints(max_length=10_000)]
 EventName = Annotated[
     str, StringConstraints(strip_whitespace=True, min_length=1, max_length=32, pattern=r"^\w+$")
+]
+Timestamp = Annotated[
+    datetime,
+    AfterValidator(_utc),
+    PlainSerializer(canonical_time, return_type=str, when_used="json"),
 ]
 
 #: Environment variable holding the write endpoints' API key (overrides ``serve.json``).
@@ -34,6 +75,9 @@ class ServeSettings(BaseModel):
     index's own mode: encoding each query with the text encoder is most of a hybrid search's time
     on a CPU, so a latency-bound shop may serve ``bm25``. ``warm_search`` loads the query encoder
     when a version is loaded, not on the first search of each worker (a stall of seconds).
+    ``max_item_text`` bounds the characters of item text one ``POST /items`` may carry (title,
+    description, brand and categories together): encoding them is the costliest work a request
+    can ask for.
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -43,6 +87,7 @@ class ServeSettings(BaseModel):
     max_events: int = Field(1000, ge=1)
     max_items: int = Field(100, ge=1)
     max_session: int = Field(200, ge=1)
+    max_item_text: int = Field(100_000, ge=1)
     reload_seconds: float = Field(2.0, gt=0)
     search_mode: Literal["bm25", "dense", "hybrid"] | None = None
     warm_search: bool = True
@@ -58,6 +103,12 @@ class ServeSettings(BaseModel):
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+
+class Problem(BaseModel):
+    """The body of every error but a 422: what went wrong, in one sentence."""
+
+    detail: str
 
 
 class ScoredItem(BaseModel):
@@ -82,9 +133,9 @@ class SessionRequest(Strict):
     """An anonymous session: the items viewed so far, oldest first."""
 
     items: list[Id] = Field(default_factory=list)
-    k: int = Field(10, ge=1)
+    k: int = Field(10, ge=1, strict=True)
     category: Id | None = None
-    exclude_seen: bool = True
+    exclude_seen: bool = Field(True, strict=True)
 
 
 class SimilarItems(BaseModel):
@@ -99,10 +150,21 @@ class SearchResults(BaseModel):
 
 
 class Event(Strict):
+    """``event_id``, when given, makes the event idempotent: an id the log already holds is
+    acknowledged again but never logged or applied twice (a client may retry an unanswered batch
+    as it is). ``timestamp`` is stored in UTC; a time without a zone is taken as UTC."""
+
     user_id: Id
     item_id: Id
     event: EventName = "view"
-    timestamp: datetime | None = None
+    timestamp: Timestamp | None = None
+    event_id: Id | None = None
+
+
+class LoggedEvent(Event):
+    """An event as the log holds it: the request's fields and when it was received."""
+
+    received: Timestamp | None = None
 
 
 class EventBatch(Strict):
@@ -110,17 +172,28 @@ class EventBatch(Strict):
 
 
 class Accepted(BaseModel):
+    """``accepted`` counts every record of the request; ``duplicates`` those of them whose
+    ``event_id`` was logged before (acknowledged, not logged again)."""
+
     accepted: int
     log_offset: int
+    duplicates: int = 0
 
 
 class Item(Strict):
+    """A whole catalog entry: posting a known ``item_id`` replaces every field (a field left out
+    takes its default, so an update without ``price`` clears the price)."""
+
     item_id: Id
-    title: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=1000)]
+    title: Title
     description: Text = ""
-    brand: Annotated[str, StringConstraints(max_length=256)] = ""
-    categories: Annotated[str, StringConstraints(max_length=1000)] = ""
-    price: float | None = Field(None, ge=0)
+    brand: Brand = ""
+    categories: CategoryPath = ""
+    price: float | None = Field(None, ge=0, strict=True, allow_inf_nan=False)
+
+    def text_length(self) -> int:
+        """Characters the text encoder reads for this item."""
+        return len(self.title) + len(self.description) + len(self.brand) + len(self.categories)
 
 
 class ItemBatch(Strict):
@@ -139,6 +212,7 @@ class Health(BaseModel):
     items: int
     users: int
     log_offset: int
+    quarantined: int
     search: bool
 
 

@@ -7,6 +7,12 @@ logged ones, so an accepted event changes that user's next recommendations at on
 is encoded, put in the ANN and search indexes and, for content models, given a vector from its
 text, so it can be recommended before any retraining.
 
+Each record is applied whole or not at all. Items are *prepared* first (checked, the new catalog
+built, their texts encoded), which touches nothing served, and only then *committed*; a record
+that cannot be applied is quarantined (see :mod:`shopaug.serve.replay`) and never blocks the
+records after it. The offset moves past a record only once it is applied or quarantined, so every
+worker ends in the same state.
+
 Ranking rules: a history the model knows is ranked by the model; an unknown user (or a session of
 unknown items) gets the items most bought and viewed so far, live counts included. A category
 restricts either to the items whose category path contains that name; a category with no items is
@@ -16,7 +22,8 @@ an empty answer, not an error.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,10 +33,14 @@ import pandas as pd
 from shopaug.data.dataset import Dataset
 from shopaug.data.schema import split_categories
 from shopaug.data.sequences import Sequences
-from shopaug.models.base import top_k
+from shopaug.models.base import KnowsItemsByText, top_k
+from shopaug.search.base import TEXT_FIELDS, ItemTable
 from shopaug.serve.bundle import Bundle
-from shopaug.serve.feedback import FeedbackLog, LogRecord
+from shopaug.serve.catalog import CatalogChange, upsert_items
+from shopaug.serve.feedback import FeedbackLog
 from shopaug.serve.index import ItemIndex
+from shopaug.serve.replay import Entry, checked_entries, set_aside
+from shopaug.serve.schemas import Item
 from shopaug.serve.scoring import HistoryScorer
 
 logger = logging.getLogger("shopaug.serve")
@@ -47,6 +58,14 @@ class Ranked:
     source: str
 
 
+@dataclass(frozen=True)
+class PreparedItems:
+    """Items ready to commit: the catalog change and the text vector of each changed row."""
+
+    change: CatalogChange
+    vectors: np.ndarray
+
+
 class ShopState:
     """The served model version with its catalog, indexes, histories and live popularity."""
 
@@ -58,6 +77,7 @@ class ShopState:
         self.log = log
         self._encoder_factory = encoder
         self._encoder: Any = None
+        self._encoder_lock = threading.Lock()  # items are prepared in threads too
         self.items = bundle.items.reset_index(drop=True).copy()
         self.item_index = {
             item_id: i for i, item_id in enumerate(self.items["item_id"].astype(str))
@@ -121,78 +141,105 @@ class ShopState:
         """Apply log records written since the last call (by any worker); returns how many."""
         if self.log.size() == self.offset:
             return 0
-        records, self.offset = self.log.read(self.offset)
-        items = [r.data for r in records if r.kind == "item"]
-        if items:
-            self._apply_items(items)
-        for record in records:
-            if record.kind == "event":
-                self._apply_event(record)
-        return len(records)
+        entries, end = checked_entries(self.log, self.offset)
+        applied = 0
+        for batch in _batches(entries):
+            if batch[0].record.kind == "item":
+                applied += self._apply_items(batch)
+            else:
+                applied += self._apply_event(batch[0])
+            self.offset = batch[-1].record.end
+        self.offset = end
+        return applied
 
-    def _apply_event(self, record: LogRecord) -> None:
-        item = self.item_index.get(str(record.data["item_id"]))
+    def _apply_event(self, entry: Entry) -> int:
+        event = entry.value
+        item = self.item_index.get(event.item_id)
         if item is None:
             # Events are checked against the catalog before they are logged, and items are
-            # logged before events may name them, so only a hand-edited log gets here.
-            logger.warning("log event names unknown item %r; not applied", record.data["item_id"])
-            return
-        self.histories.setdefault(str(record.data["user_id"]), []).append(item)
+            # logged before events may name them: only a hand edit or a quarantined item gets here.
+            self._set_aside(entry, f"unknown item {event.item_id!r}")
+            return 0
+        self.histories.setdefault(event.user_id, []).append(item)
         self.popularity[item] += 1.0
+        return 1
 
-    def _apply_items(self, rows: list[dict[str, Any]]) -> None:
-        """Insert new items and update changed ones everywhere they are indexed."""
-        frame = pd.DataFrame(rows).drop_duplicates("item_id", keep="last")
-        frame = frame.reindex(columns=self.items.columns.union(frame.columns, sort=False))
-        vectors = self.encode(frame)
-        known = frame["item_id"].map(self.item_index)
-        changed = known.notna().to_numpy()
-        if changed.any():
-            self._update_items(
-                known[changed].astype(int).to_numpy(), frame[changed], vectors[changed]
+    def _apply_items(self, entries: list[Entry]) -> int:
+        """Apply a run of item records as one batch; when the batch cannot be prepared, apply them
+        one at a time, so only the records at fault are set aside."""
+        try:
+            prepared = self.prepare_items([e.value for e in entries])
+        except Exception as exc:  # whatever it is, this record must not stop the log
+            if len(entries) > 1:
+                return sum(self._apply_items([entry]) for entry in entries)
+            logger.exception("cannot apply logged item %r", entries[0].value.item_id)
+            self._set_aside(entries[0], f"cannot apply item: {type(exc).__name__}: {exc}")
+            return 0
+        self._commit_items(prepared)
+        return len(entries)
+
+    def _set_aside(self, entry: Entry, reason: str) -> None:
+        set_aside(self.log, entry.record.offset, entry.record.end, reason)
+
+    def prepare_items(self, items: Sequence[Item]) -> PreparedItems:
+        """Everything an item upsert needs that can fail, with nothing served changed: the new
+        catalog, and the vectors of the changed rows (the search engine's too, so its cache is warm
+        for the commit). Safe to run in a thread: it only reads the state."""
+        change = upsert_items(self.items, items)
+        rows = change.rows
+        vectors = np.asarray(self.encode(rows), dtype=np.float32)
+        if vectors.shape != (len(rows), self.embeddings.shape[1]):
+            raise ValueError(
+                f"the text encoder gave vectors of shape {vectors.shape}, the index holds "
+                f"{self.embeddings.shape[1]} dimensions"
             )
-        if (~changed).any():
-            self._add_items(frame[~changed], vectors[~changed])
-        self._refresh_fields()
-        self.ann.upsert(frame["item_id"].map(self.item_index).to_numpy(), vectors)
         if self.search is not None:
-            self.search.add_items(frame.reset_index(drop=True))  # replaces changed ones by id
+            self.search.encoder.encode(search_texts(rows))
+        return PreparedItems(change, vectors)
 
-    def _update_items(self, indices: np.ndarray, frame: pd.DataFrame, vectors: np.ndarray) -> None:
-        for column in frame.columns:
-            if column in self.items.columns:
-                self.items.loc[indices, column] = frame[column].to_numpy()
-        self.embeddings[indices] = vectors
-        self.categories = {}  # a changed path must also leave its old categories
-        self._index_categories(range(self.n_items))
-        self._update_model("set_item_texts", indices, vectors)
+    def _commit_items(self, prepared: PreparedItems) -> None:
+        """Serve the prepared items: new ones appended everywhere, changed ones replaced."""
+        change, vectors = prepared.change, prepared.vectors
+        updated, added = change.indices[change.updated], change.indices[~change.updated]
+        rows = change.rows
+        self.items = change.catalog
+        self.item_index.update(zip(rows["item_id"][~change.updated].astype(str), added.tolist()))
+        embeddings = np.concatenate([self.embeddings, vectors[~change.updated]])
+        embeddings[updated] = vectors[change.updated]
+        self.embeddings = embeddings
+        self.popularity = np.concatenate([self.popularity, np.zeros(len(added))])
+        if len(updated):
+            self.categories = {}  # a changed path must also leave its old categories
+            self._index_categories(range(self.n_items))
+        else:
+            self._index_categories(added.tolist())
+        self._refresh_fields()
+        self.ann.upsert(change.indices, vectors)
+        if self.search is not None:
+            self.search.add_items(rows.reset_index(drop=True))  # replaces changed ones by id
+        self._update_model(updated, vectors[change.updated], vectors[~change.updated])
 
-    def _add_items(self, frame: pd.DataFrame, vectors: np.ndarray) -> None:
-        first = self.n_items
-        self.items = pd.concat([self.items, frame.reset_index(drop=True)], ignore_index=True)
-        for offset, item_id in enumerate(frame["item_id"].astype(str)):
-            self.item_index[item_id] = first + offset
-        self.embeddings = np.concatenate([self.embeddings, vectors])
-        self.popularity = np.concatenate([self.popularity, np.zeros(len(frame))])
-        self._index_categories(list(range(first, self.n_items)))
-        self._update_model("add_items", vectors)
-
-    def _update_model(self, method: str, *args: Any) -> None:
-        """Give a model that knows items by their text (content) the new texts. Any other model,
-        or one that cannot take them, ranks only the items it was fit on until the next retrain:
-        a catalog change must never break the service (the item is logged already)."""
-        if not hasattr(self.model, method):
+    def _update_model(self, updated: np.ndarray, changed: np.ndarray, added: np.ndarray) -> None:
+        """Give a model that declares it knows items by their text (:class:`KnowsItemsByText`,
+        the content model) the changed and new texts. Any other model, or one that cannot take
+        them, ranks only the items it was fit on until the next retrain: a catalog change must
+        never break the service (the item is logged already)."""
+        if not isinstance(self.model, KnowsItemsByText):
             return
         try:
-            getattr(self.model, method)(*args)
-        except ValueError as exc:
+            if len(updated):
+                self.model.set_item_texts(updated, changed)
+            if len(added):
+                self.model.add_items(added)
+        except Exception as exc:
             logger.warning("model %s cannot take new item texts: %s", self.version, exc)
         self.scorer.invalidate()
 
     def encode(self, frame: pd.DataFrame) -> np.ndarray:
         """Text embeddings of catalog rows, from the same fields training encoded."""
-        if self._encoder is None:
-            self._encoder = self._encoder_factory()
+        with self._encoder_lock:  # one encoder, even when two threads ask first
+            if self._encoder is None:
+                self._encoder = self._encoder_factory()
         return self._encoder.encode(catalog_texts(frame))
 
     # -- ranking -------------------------------------------------------------------------------
@@ -225,6 +272,27 @@ class ShopState:
     def similar(self, item: int, k: int) -> Ranked:
         ids, scores = self.ann.similar(item, k)
         return Ranked(ids, scores, "ann")
+
+
+def _batches(entries: list[Entry]) -> Iterator[list[Entry]]:
+    """Runs of consecutive item records (encoded together), and each event on its own."""
+    run: list[Entry] = []
+    for entry in entries:
+        if entry.record.kind == "item":
+            run.append(entry)
+            continue
+        if run:
+            yield run
+            run = []
+        yield [entry]
+    if run:
+        yield run
+
+
+def search_texts(rows: pd.DataFrame) -> list[str]:
+    """What the search engine's encoder reads of catalog rows (its own table builds them)."""
+    table = ItemTable()
+    return table.texts(table.upsert(rows), TEXT_FIELDS)
 
 
 def catalog_texts(frame: pd.DataFrame) -> list[str]:
