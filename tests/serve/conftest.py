@@ -168,15 +168,3 @@ def live(service_dir: Path) -> Iterator[LiveService]:
     service.start()
     yield service
     service.stop()
-
-
-@pytest.fixture(scope="module")
-def live_module(
-    markov_service_dir: Path, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[LiveService]:
-    """One service per test module, for tests that do not depend on each other's writes."""
-    run_dir = copy_service(markov_service_dir, tmp_path_factory.mktemp("live") / "svc")
-    service = LiveService(run_dir, free_port())
-    service.start()
-    yield service
-    service.stop()

@@ -1,4 +1,6 @@
-"""The HTTP service end to end: uvicorn in a subprocess on a free loopback port."""
+"""The HTTP service end to end: the app in process (FastAPI's ``TestClient``, lifespan and reload
+thread included) for the API's behaviour, and uvicorn in a subprocess on a free loopback port
+where a real process is the point (SIGKILL, a retrain swapped in under load)."""
 
 from __future__ import annotations
 
@@ -10,18 +12,39 @@ from typing import Any
 import httpx
 import pandas as pd
 import pytest
+from fastapi.testclient import TestClient
 
 from shopaug.serve.bundle import RunLayout
 from shopaug.serve.feedback import FeedbackLog, LogRecord
 from shopaug.serve.retrain import retrain
+from shopaug.serve.schemas import ServeSettings
 
-WRITE = {"X-API-Key": "test-key"}  # the key the service fixtures start with
+from .conftest import API_KEY, copy_service
+
+WRITE = {"X-API-Key": API_KEY}  # the key the service fixtures start with
 
 
-@pytest.fixture
-def client(live_module: Any) -> Iterator[httpx.Client]:
-    with live_module.client() as c:
-        yield c
+@pytest.fixture(scope="module")
+def client(
+    markov_service_dir: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[TestClient]:
+    """One app per module, in process, over its own copy of the service folder (the tests do not
+    depend on each other's writes). ``create_app`` limits torch to one thread, as a worker
+    should; this process gets its own setting back afterwards."""
+    import torch
+
+    from shopaug.serve.app import create_app
+
+    run_dir = copy_service(markov_service_dir, tmp_path_factory.mktemp("app") / "svc")
+    settings = ServeSettings(
+        api_key=API_KEY, reload_seconds=0.2, max_k=50, max_events=100, warm_search=False
+    )
+    threads = torch.get_num_threads()
+    try:
+        with TestClient(create_app(run_dir, settings), raise_server_exceptions=False) as c:
+            yield c
+    finally:
+        torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")
@@ -361,8 +384,8 @@ def test_ids_in_paths_are_stripped_as_posted_ones_are(
     assert client.get(f"/similar/%20{item}%20").json()["item_id"] == item
 
 
-def test_health_reports_the_log_offset_of_now(live_module: Any, client: httpx.Client) -> None:
-    log = FeedbackLog(RunLayout(live_module.run_dir).log_path)
+def test_health_reports_the_log_offset_of_now(client: TestClient) -> None:
+    log = FeedbackLog(client.app.state.service.log.path)
     item = client.get("/recommend/someone", params={"k": 1}).json()["items"][0]["item_id"]
     log.append([LogRecord("event", {"user_id": "by-another-worker", "item_id": item})])
     assert client.get("/health").json()["log_offset"] == log.size()

@@ -100,11 +100,7 @@ class Dataset:
 
     def item_texts(self, fields: tuple[str, ...] = DEFAULT_TEXT_FIELDS) -> list[str]:
         """One text per item for encoders and keyword search: the fields joined, empty ones skipped."""
-        columns = [self.items[f].fillna("").astype(str) for f in fields if f in self.items]
-        texts = []
-        for parts in zip(*columns):
-            texts.append(". ".join(p for p in parts if p))
-        return texts
+        return item_texts(self.items, fields)
 
     def catalog(self, fields: tuple[str, ...] = DEFAULT_TEXT_FIELDS) -> pd.DataFrame:
         """The items' text fields as text (missing ones empty), row i = item i: what LLM prompts
@@ -149,3 +145,10 @@ class Dataset:
         for t, c in zip(types, counts):
             stats[f"events_{t}"] = int(c)
         return stats
+
+
+def item_texts(items: pd.DataFrame, fields: tuple[str, ...] = DEFAULT_TEXT_FIELDS) -> list[str]:
+    """One text per catalog row: its ``fields`` joined, empty ones skipped. Training encodes a
+    dataset's items with it and serving the rows it is sent, so both see the same text."""
+    columns = [items[f].fillna("").astype(str) for f in fields if f in items]
+    return [". ".join(p for p in parts if p) for parts in zip(*columns)]

@@ -30,9 +30,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from shopaug.data.dataset import Dataset
+from shopaug.data.dataset import item_texts
 from shopaug.data.schema import split_categories
-from shopaug.data.sequences import Sequences
 from shopaug.models.base import KnowsItemsByText, top_k
 from shopaug.search.base import TEXT_FIELDS, ItemTable
 from shopaug.serve.bundle import Bundle
@@ -296,7 +295,5 @@ def search_texts(rows: pd.DataFrame) -> list[str]:
 
 
 def catalog_texts(frame: pd.DataFrame) -> list[str]:
-    """Encoder input of catalog rows: the text :meth:`Dataset.item_texts` gives in training."""
-    empty = Sequences.from_lists([], [])
-    view = Dataset(frame.reset_index(drop=True), pd.DataFrame(), empty, np.array([]))
-    return view.item_texts()
+    """Encoder input of catalog rows: the same text training encodes (:func:`~shopaug.data.dataset.item_texts`)."""
+    return item_texts(frame)
