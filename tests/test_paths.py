@@ -17,3 +17,15 @@ def test_xdg_then_home_when_unset(monkeypatch, tmp_path):
     assert user_cache_dir("llm") == tmp_path / "shopaug" / "llm"
     monkeypatch.delenv("XDG_CACHE_HOME")
     assert user_cache_dir("llm") == Path.home() / ".cache" / "shopaug" / "llm"
+
+
+def test_a_running_process_is_alive_and_a_reaped_one_is_not():
+    import os
+    import subprocess
+
+    from shopaug.paths import process_alive
+
+    assert process_alive(os.getpid())
+    child = subprocess.Popen(["true"])
+    child.wait()
+    assert not process_alive(child.pid)

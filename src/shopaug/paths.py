@@ -1,7 +1,10 @@
-"""Where shopaug keeps caches that outlive a run (embeddings, LLM responses).
+"""Where shopaug keeps caches that outlive a run (embeddings, LLM responses), and whether a
+folder's owner still runs.
 
 One rule for every stage, so a user moves them all with one variable: ``$SHOPAUG_CACHE_DIR/KIND``,
-else ``$XDG_CACHE_HOME/shopaug/KIND`` (``~/.cache`` when XDG is unset).
+else ``$XDG_CACHE_HOME/shopaug/KIND`` (``~/.cache`` when XDG is unset). Folders named after a
+process (a stage being built, a service's metrics) are cleaned once :func:`process_alive` says
+their process is gone.
 """
 
 from __future__ import annotations
@@ -17,3 +20,18 @@ def user_cache_dir(kind: str) -> Path:
         return Path(root) / kind
     xdg = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(xdg) / "shopaug" / kind
+
+
+def process_alive(pid: int) -> bool:
+    """Whether ``pid`` runs (a zombie does not: a killed master's workers may stay unreaped)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's process
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return True  # no /proc: trust the signal test
+    return state != "Z"

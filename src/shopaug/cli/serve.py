@@ -15,6 +15,7 @@ from pydantic import ValidationError
 from shopaug.cli.app import app, console, fail, print_mapping, stage_progress
 from shopaug.cli.bench import parse_params
 from shopaug.data.errors import DataError
+from shopaug.paths import process_alive
 
 if TYPE_CHECKING:
     import uvicorn
@@ -172,7 +173,7 @@ def _metrics_dir() -> Path:
     root = Path(tempfile.gettempdir())
     for folder in root.glob(f"{METRICS_PREFIX}*"):
         owners = _owner_pids(folder)
-        if owners and not any(_alive(pid) for pid in owners):
+        if owners and not any(process_alive(pid) for pid in owners):
             shutil.rmtree(folder, ignore_errors=True)
     return Path(tempfile.mkdtemp(prefix=f"{METRICS_PREFIX}{os.getpid()}-", dir=root))
 
@@ -187,21 +188,6 @@ def _owner_pids(folder: Path) -> set[int]:
         if worker:
             pids.add(int(worker.group(1)))
     return pids
-
-
-def _alive(pid: int) -> bool:
-    """Whether ``pid`` runs (a zombie does not: a killed master's workers may stay unreaped)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # someone else's process
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return True  # no /proc: trust the signal test
-    return state != "Z"
 
 
 def _shown(manifest: dict) -> dict[str, object]:

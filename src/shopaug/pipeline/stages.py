@@ -35,6 +35,7 @@ from shopaug.evaluate.ranking import RankingResult, concat_results, evaluate_mod
 from shopaug.filter import FilterReport, make_filter
 from shopaug.models import TrainData, make_model
 from shopaug.models.augmented import Augmentation, AugmentPlan, filter_samples, mix_train
+from shopaug.paths import process_alive
 from shopaug.pipeline import code_key
 from shopaug.pipeline.config import DataSource, DemoSource, RunDirSource
 from shopaug.pipeline.executor import Executor, LocalExecutor, chunks, shard_seed, user_shards
@@ -116,18 +117,8 @@ class StageCache:
         """Temporary folders of this key left by a process that no longer runs (killed hard)."""
         for tmp in (self.root / stage).glob(f".{key}.*.tmp"):
             pid = tmp.name.split(".")[2]
-            if not pid.isdigit() or not _alive(int(pid)):
+            if not pid.isdigit() or not process_alive(int(pid)):
                 shutil.rmtree(tmp, ignore_errors=True)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 # ----------------------------------------------------------------------------------------------
