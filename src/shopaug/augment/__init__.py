@@ -66,6 +66,18 @@ class StrategyRun:
     def samples_per_second(self) -> float:
         return self.samples / self.seconds if self.seconds > 0 else float("inf")
 
+    @classmethod
+    def combine(cls, name: str, runs: Sequence[StrategyRun]) -> StrategyRun:
+        """One strategy's runs on several user shards as one: sizes and times add up.
+
+        A report (an LLM strategy's calls, tokens, answers) describes its own shard; summing them
+        would double what every shard shares (the cold items), so several stay a list.
+        """
+        reported = [r.details for r in runs if r.details]
+        details = reported[0] if len(reported) == 1 else ({"shards": reported} if reported else {})
+        total = (sum(r.samples for r in runs), sum(r.events for r in runs))
+        return cls(name, *total, sum(r.seconds for r in runs), details)
+
 
 def generate(
     strategies: Sequence[Strategy],

@@ -189,7 +189,7 @@ def _manifest(spec: IngestSpec, report: IngestReport, run_dir: Path) -> dict[str
     return {
         "report": summary,
         "spec": {**spec.model_dump(mode="json"), **sources},
-        "source_sha256": {name: _file_hash(Path(getattr(spec, name))) for name in sources},
+        "source_sha256": {name: file_sha256(Path(getattr(spec, name))) for name in sources},
     }
 
 
@@ -293,9 +293,7 @@ def _extra_columns(table: ValidatedTable, prefix: str = "") -> str:
     return "".join(f', {prefix}"{c}"' for c in table.attributes)
 
 
-def _file_hash(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        while chunk := f.read(1 << 24):
-            digest.update(chunk)
-    return digest.hexdigest()
+def file_sha256(path: Path) -> str:
+    """A source file's content hash: what ties a stored dataset (and a cached stage) to its input."""
+    with Path(path).open("rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()

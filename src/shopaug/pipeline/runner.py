@@ -89,15 +89,8 @@ def run_pipeline(config: RunConfig, on_stage: StageCallback | None = None) -> Ru
     augment: StageRecord | None = None
     if plan is not None:
         notify("augment", 0.25)
-        augment = run_augment(
-            upstream,
-            train,
-            plan,
-            config.evaluation.seeds,
-            executor,
-            config.executor.shards,
-            cache,
-        )
+        seeds, shards = config.evaluation.seeds, config.executor.shards
+        augment = run_augment(upstream, train, plan, seeds, executor, shards, cache)
         stages.append(augment)
 
     ranker = sharded_ranker(executor, config.executor.shards)
@@ -108,7 +101,7 @@ def run_pipeline(config: RunConfig, on_stage: StageCallback | None = None) -> Ru
     ):
         progress(label, 0.0)
         keys, lazily = upstream, None
-        if with_aug and augment is not None and plan is not None:
+        if with_aug and augment is not None:
             keys = {**upstream, "augment": augment.key}
             lazily = partial(load_augmented, augment, train, plan)
         record = run_train(keys, name, split, train, experiment, cache, lazily, progress, ranker)

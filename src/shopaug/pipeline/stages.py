@@ -27,7 +27,7 @@ from shopaug.augment import AugmentContext, StrategyRun, concat, generate, make_
 from shopaug.augment.samples import GeneratedSequences
 from shopaug.data.dataset import Dataset
 from shopaug.data.demo_shop import generate_demo_shop, write_demo_shop
-from shopaug.data.ingest import IngestSpec, ingest
+from shopaug.data.ingest import IngestSpec, file_sha256, ingest
 from shopaug.data.splits import EvalCases, Split
 from shopaug.data.store import DatasetStore
 from shopaug.encode.text_encoder import TextEncoder
@@ -126,14 +126,6 @@ class StageCache:
 # ----------------------------------------------------------------------------------------------
 
 
-def file_hash(path: Path) -> str:
-    digest = hashlib.sha256()
-    with Path(path).open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def ingest_spec(source: DataSource, folder: Path) -> IngestSpec:
     """The ingest spec of a file source; the demo shop is generated into ``folder/source``."""
     if isinstance(source, DemoSource):
@@ -161,7 +153,7 @@ def source_material(source: DataSource) -> dict[str, Any]:
         return material
     spec = ingest_spec(source, Path())
     files = [p for p in (spec.items, spec.interactions, spec.queries) if p is not None]
-    material["files"] = {str(p): file_hash(p) for p in files}
+    material["files"] = {str(p): file_sha256(p) for p in files}
     return material
 
 
@@ -263,22 +255,11 @@ def sharded_samples(
         for i, rows in enumerate(user_shards(train.sequences.users, n_shards))
     ]
     outputs = executor.map(generate_shard, jobs, (context, plan))
-    runs = []
-    for name in plan.strategies:
-        mine = [r for _, shard_runs in outputs for r in shard_runs if r.name == name]
-        reported = [r.details for r in mine if r.details]
-        # A report (an LLM strategy's calls, tokens, answers) describes its own shard; summing
-        # them would double what every shard shares (the cold items), so several stay a list.
-        details = reported[0] if len(reported) == 1 else ({"shards": reported} if reported else {})
-        runs.append(
-            StrategyRun(
-                name,
-                sum(r.samples for r in mine),
-                sum(r.events for r in mine),
-                sum(r.seconds for r in mine),
-                details,
-            )
-        )
+    shard_runs = [run for _, runs in outputs for run in runs]
+    runs = [
+        StrategyRun.combine(name, [r for r in shard_runs if r.name == name])
+        for name in plan.strategies
+    ]
     return concat([samples for samples, _ in outputs]), runs
 
 
