@@ -56,3 +56,22 @@ def test_bad_model_parameters_stop_the_run_before_any_stage(tmp_path, write):
     )
     assert "Traceback" not in result.output
     assert not out.exists()  # nothing was ingested, generated or cached
+
+
+def test_export_best_refits_the_validation_best_model_for_serving(tmp_path, write):
+    import json
+
+    config = write("tiny.yaml", TINY.format(out=tmp_path / "run"))
+    done = invoke("run", str(config), "--export", "best")
+    assert done.exit_code == 0, done.output
+    results = json.loads((tmp_path / "run" / "results.json").read_text())["results"]
+    valid = {r["model"]: r["valid_ndcg@10"][0] for r in results}
+    best = max(valid, key=valid.get)
+    manifest = json.loads((tmp_path / "run/service/versions/0001/manifest.json").read_text())
+    assert manifest["model"] == best and manifest["protocol"] == "none"
+    assert manifest["tuning"]["label"] == best and manifest["tuning"]["candidates"] == valid
+    assert "exporting" in done.output and "shopaug serve" in done.output
+
+    wrong = invoke("run", str(config), "--export", "nope")
+    assert wrong.exit_code == 2
+    assert "--export 'nope': not a model of this run" in " ".join(wrong.output.split())

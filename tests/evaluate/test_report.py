@@ -60,3 +60,77 @@ def test_report_writes_markdown_and_self_contained_html(tmp_path):
     assert "| coverage | diversity | novelty | mean_popularity |" in markdown
     assert '{"dim": 64, "epochs": 10}' in markdown
     assert "| 12.5 |" in markdown
+
+
+def lift(a: str, b: str, slice_name: str, metric: str, diff: float, low: float, high: float):
+    """A comparison record as `compare_models` writes it."""
+    return {
+        "a": a,
+        "b": b,
+        "slice": slice_name,
+        "metric": metric,
+        "mean_diff": diff,
+        "ci": [low, high],
+        "p_value": 0.01,
+    }
+
+
+AUGMENTED_COMPARISONS = [
+    lift("pop+aug", "pop", "all", "ndcg@10", 0.0010, -0.0020, 0.0040),
+    lift("sasrec", "pop", "all", "ndcg@10", 0.0999, 0.0900, 0.1100),  # baseline pairs: not lifts
+    lift("sasrec+aug", "pop", "all", "ndcg@10", 0.1122, 0.1000, 0.1250),
+    lift("sasrec+aug", "sasrec", "all", "ndcg@10", 0.0123, 0.0050, 0.0200),
+    lift("sasrec+aug", "sasrec", "all", "recall@20", 0.0040, -0.0010, 0.0090),
+    lift("sasrec+aug", "sasrec", "all", "mrr", 0.0777, 0.0700, 0.0800),
+    lift("sasrec+aug", "sasrec", "cold", "ndcg@10", -0.0300, -0.0500, -0.0100),
+]
+
+
+def test_augmented_runs_open_the_report_with_their_lift(tmp_path):
+    results = [bench_json(m, i) for i, m in enumerate(["pop", "pop+aug", "sasrec", "sasrec+aug"])]
+    md_path, html_path = write_report(results, tmp_path, comparisons=AUGMENTED_COMPARISONS)
+
+    markdown = md_path.read_text(encoding="utf-8")
+    headings = re.findall(r"^## (.+)$", markdown, flags=re.MULTILINE)
+    assert headings[0] == "Headline: what augmentation changed"
+    table = "\n".join(
+        [
+            "| model | slice | lift in NDCG@10 [95% CI] | lift in Recall@20 [95% CI] |",
+            "| --- | --- | --- | --- |",
+            "| pop | all users | +0.0010 [-0.0020, +0.0040] | – |",
+            "| sasrec | all users | +0.0123 [+0.0050, +0.0200] | +0.0040 [-0.0010, +0.0090] |",
+            "| sasrec | cold targets | -0.0300 [-0.0500, -0.0100] | – |",
+        ]
+    )
+    assert table in markdown
+    assert (
+        "pop: no significant difference (NDCG@10 on all users +0.0010 [-0.0020, +0.0040])."
+        in markdown
+    )
+    assert (
+        "sasrec: augmentation helps (NDCG@10 on all users +0.0123 [+0.0050, +0.0200]). "
+        "It differs on cold targets (hurts)." in markdown
+    )
+    # Only MODEL+aug minus MODEL is a lift: not the baseline pairs, not the other metrics.
+    headline = markdown.split("## ")[1]
+    assert table in headline
+    assert not {"0.0999", "0.1122", "0.0777"} & set(re.findall(r"\d\.\d{4}", headline))
+    linked = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", markdown)
+    assert linked == ["augmentation_lift.png", "metric_by_k.png", "slices.png"]
+    assert (tmp_path / "augmentation_lift.png").read_bytes().startswith(PNG_SIGNATURE)
+
+    html = html_path.read_text(encoding="utf-8")
+    assert html.index("<h2>Headline: what augmentation changed</h2>") < html.index("<h2>Metrics")
+    assert "<td>sasrec</td><td>cold targets</td><td>-0.0300 [-0.0500, -0.0100]</td>" in html
+    assert "sasrec: augmentation helps (NDCG@10 on all users +0.0123" in html
+    assert len(re.findall(r'src="data:image/png;base64,', html)) == 3
+
+
+def test_no_headline_without_an_augmented_pair(tmp_path):
+    results = [bench_json("pop", 0), bench_json("sasrec+aug", 1)]
+    baseline_only = [c for c in AUGMENTED_COMPARISONS if c["b"] == "pop" and c["a"] != "pop+aug"]
+    for comparisons, folder in ((None, "none"), (baseline_only, "baseline")):
+        md_path, html_path = write_report(results, tmp_path / folder, comparisons=comparisons)
+        for text in (md_path.read_text(encoding="utf-8"), html_path.read_text(encoding="utf-8")):
+            assert "Headline" not in text and "augmentation" not in text
+        assert not (tmp_path / folder / "augmentation_lift.png").exists()

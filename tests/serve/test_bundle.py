@@ -76,3 +76,59 @@ def test_frames_keep_each_users_order_and_reject_unknown_items() -> None:
     events.loc[3, "item_id"] = "zzz"
     with pytest.raises(DataError, match="event 3: item 'zzz'"):
         dataset_from_frames(items, events, name="t")
+
+
+def tuned(model: str = "sasrec", best_epoch: int | None = 7, augment: dict | None = None):
+    from shopaug.workflow.tune import TunedPlan
+
+    params = {"hidden": 16, "epochs": 50} if model == "sasrec" else {}
+    return TunedPlan(
+        model=model,
+        params=params,
+        augment=augment,
+        protocol="S",
+        objective="validation NDCG@10",
+        score=0.06,
+        baseline_score=0.05,
+        best_epoch=best_epoch,
+        chosen_trial=3,
+        verdict="trial 3 beats",
+        data="d",
+        created="now",
+        seconds=1.0,
+        trials=[],
+    )
+
+
+def test_a_plan_trains_its_model_for_the_epochs_validation_chose(tmp_path: Path) -> None:
+    plan = tuned()
+    refit = TrainConfig.from_plan(plan, tmp_path / "plan.yaml", data=tmp_path)
+    assert refit.model == "sasrec" and refit.params == {"hidden": 16, "epochs": 7}
+    assert refit.tuning["score"] == 0.06 and refit.tuning["baseline_score"] == 0.05
+    given = TrainConfig.from_plan(plan, tmp_path, data=tmp_path, params={"epochs": 3})
+    assert given.params["epochs"] == 3
+    # With a protocol the model early-stops on its validation cases: the plan's epochs stay.
+    split = TrainConfig.from_plan(plan, tmp_path, data=tmp_path, protocol="S")
+    assert split.params["epochs"] == 50
+    markov = TrainConfig.from_plan(tuned("markov", None), tmp_path, data=tmp_path)
+    assert "epochs" not in markov.params
+    with pytest.raises(ValueError, match="order"):
+        TrainConfig(data=tmp_path, model="markov", params={"order": 0})
+
+
+def test_a_plan_version_records_the_plan_samples_and_generators(
+    shop_run: Path, tmp_path: Path
+) -> None:
+    plan = tuned("markov", None, {"strategies": ["crop"], "params": {"crop": {"copies": 2}}})
+    config = TrainConfig.from_plan(plan, tmp_path / "plan.yaml", data=shop_run, search=False)
+    bundle = Bundle.load(train_bundle(config, tmp_path / "svc"))
+    manifest = bundle.manifest
+    assert manifest.augment is not None and manifest.augment.strategies == ["crop"]
+    kept = manifest.augmentation["kept"]["crop"]
+    assert kept > 0 and manifest.augmentation["generated"]["crop"] >= kept
+    (generator,) = manifest.augmentation["generators"]["crop"]
+    assert generator.startswith("crop(") and "copies=2" in generator
+    assert manifest.tuning["plan_file"] == str(tmp_path / "plan.yaml")
+    # The events stored are the real ones only: generated rows are training material.
+    assert manifest.n_events == len(bundle.events) == Dataset.load(shop_run).events.n_events
+    assert manifest.spec().augment == manifest.augment

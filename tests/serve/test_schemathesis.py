@@ -34,6 +34,7 @@ CHECKS = [
 ]
 OPERATIONS = [
     ("GET", "/health"),
+    ("GET", "/version"),
     ("GET", "/recommend/{user_id}"),
     ("POST", "/recommend"),
     ("GET", "/similar/{item_id}"),
@@ -42,12 +43,13 @@ OPERATIONS = [
     ("POST", "/items"),
     ("POST", "/admin/reload"),
 ]
-#: Each operation with valid and with invalid requests (/health takes nothing to get wrong).
+#: Each operation with valid and with invalid requests (/health and /version take nothing to
+#: get wrong).
 CASES = [
     (method, path, mode)
     for method, path in OPERATIONS
     for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE)
-    if (path, mode) != ("/health", GenerationMode.NEGATIVE)
+    if not (path in ("/health", "/version") and mode == GenerationMode.NEGATIVE)
 ]
 
 

@@ -4,7 +4,19 @@ Work happens in the stage packages; a module here only wires one stage to the te
 the modules below registers their commands on :data:`app`.
 """
 
-from shopaug.cli import augment, bench, data, demo, doctor, evaluate, models, run, search, serve  # noqa: F401  (registers commands)
+from shopaug.cli import (  # noqa: F401  (registers commands)
+    augment,
+    bench,
+    data,
+    demo,
+    doctor,
+    evaluate,
+    models,
+    run,
+    search,
+    serve,
+    tune,
+)
 from shopaug.cli.app import app
 
 __all__ = ["app"]

@@ -18,6 +18,7 @@ from shopaug.data.errors import DataError
 if TYPE_CHECKING:
     from shopaug.models.augmented import AugmentPlan
     from shopaug.workflow import Experiment
+    from shopaug.workflow.tune import TunedPlan
 
 bench_app = typer.Typer(help="Benchmarks on fixed protocols.", no_args_is_help=True)
 app.add_typer(bench_app, name="bench")
@@ -174,19 +175,29 @@ def bench_rec(
     data: Annotated[
         Path, typer.Option(help="Run folder of `shopaug ingest`, or an Amazon folder.")
     ],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Results JSON to write.")],
     model: Annotated[
-        list[str],
+        list[str] | None,
         typer.Option(
             "--model",
             "-m",
             help="Model name (see the list below), or LABEL=NAME to run a model twice with "
             "different -p LABEL.* (repeatable; the first is the baseline).",
         ),
-    ],
-    out: Annotated[Path, typer.Option("--out", "-o", help="Results JSON to write.")],
+    ] = None,
+    plan: Annotated[
+        Path | None,
+        typer.Option(
+            help="plan.yaml of `shopaug tune`: its model with its parameters, trained with and "
+            "without its augmentation plan, on its protocol (test scored once)."
+        ),
+    ] = None,
     protocol: Annotated[
-        str, typer.Option(help="W (warm), C (cold items), S (sparse), T (time).")
-    ] = "W",
+        str | None,
+        typer.Option(
+            help="W (warm), C (cold items), S (sparse), T (time); default W or the plan's."
+        ),
+    ] = None,
     seeds: Annotated[int, typer.Option(help="Training seeds per model.")] = 3,
     param: Annotated[
         list[str] | None,
@@ -235,26 +246,51 @@ def bench_rec(
     """Train and test models on one protocol, over seeds, with confidence intervals."""
     from shopaug.workflow import Experiment, model_labels
 
-    protocol = protocol_option(protocol)
+    tuned = read_plan(plan) if plan is not None else None
+    if tuned is not None and augment:
+        raise fail("--augment: the plan file already says how to augment; give one of the two")
+    models = list(model or ([tuned.model] if tuned else []))
+    if not models:
+        raise fail("--model: missing; give at least one model, or --plan plan.yaml")
+    protocol = protocol_option(protocol or (tuned.protocol if tuned else "W"))
     try:
-        labels = model_labels(model)
+        labels = model_labels(models)
     except ValueError as exc:
         raise fail(f"--model {exc}") from exc
+    params = parse_params(param or [], list(labels), models=labels)
+    chosen = augment_plan(augment, aug_param or [], filters, aug_weight)
+    if tuned is not None:
+        if tuned.model not in labels:
+            raise fail(f"--model: {plan} was tuned for {tuned.model!r}, which is not among them")
+        params[tuned.model] = {**tuned.params, **params.get(tuned.model, {})}
+        chosen = tuned.augment
+        if chosen is None:
+            console.print(f"[bold]{plan}:[/] {tuned.verdict}; nothing to compare it with")
     try:
         config = Experiment(
             data=data,
             protocol=protocol,
-            models=model,
+            models=models,
             seeds=seeds,
-            params=parse_params(param or [], list(labels), models=labels),
+            params=params,
             encoder=encoder,
             work_dir=work_dir,
             embed_items=embed,
-            augment=augment_plan(augment, aug_param or [], filters, aug_weight),
+            augment=chosen,
         )
     except ValidationError as exc:
         raise option_error(exc, BENCH_OPTIONS) from exc
     run_and_report(config, out, report=report)
+
+
+def read_plan(path: Path) -> TunedPlan:
+    """A ``plan.yaml`` of ``shopaug tune``, or a one-line error naming the file."""
+    from shopaug.workflow.tune import TunedPlan
+
+    try:
+        return TunedPlan.load(path)
+    except ValueError as exc:
+        raise fail(f"--plan {exc}") from exc
 
 
 def run_and_report(config: Experiment, out: Path, report: bool = True) -> dict[str, Any]:
@@ -276,6 +312,7 @@ def run_and_report(config: Experiment, out: Path, report: bool = True) -> dict[s
             outcome["results"],
             out.with_suffix("").with_name(out.stem + "_report"),
             title=f"shopaug bench rec: protocol {config.protocol} on {config.data.name}",
+            comparisons=outcome["comparisons"],
         )
         console.print(f"report: {html} (and {md.name})")
     return outcome

@@ -74,9 +74,46 @@ def run_command(
     out: Annotated[
         Path | None, typer.Option("--out", "-o", help="Run folder (overrides the config's out).")
     ] = None,
+    export: Annotated[
+        str | None,
+        typer.Option(
+            help="'best' (highest validation NDCG@10) or a model label such as sasrec+aug: "
+            "refit it on every event as a servable version in OUT/service."
+        ),
+    ] = None,
 ) -> None:
     """Run ingest, encode, augment, train, evaluate and report; reuse stages already done."""
-    execute(read_config(config, {"out": out} if out else None))
+    outcome = execute(read_config(config, {"out": out} if out else None))
+    if export is not None:
+        export_model(outcome, export)
+
+
+def export_model(outcome: RunOutcome, which: str) -> Path:
+    """Refit the chosen model of a finished run for serving (``shopaug.serve.export``)."""
+    import shutil
+
+    from shopaug.serve.bundle import train_bundle
+    from shopaug.serve.export import export_config, pick
+
+    results = outcome.results["results"]
+    try:
+        record = pick(results, which)
+        config = export_config(record, outcome.data_dir, results)
+    except ValueError as exc:
+        raise fail(str(exc)) from exc
+    target = outcome.config.out / "service"
+    if target.exists():
+        shutil.rmtree(target)  # the run folder is rewritten by every run; so is its export
+    score = config.tuning["score"] if config.tuning else None
+    shown = f" (validation NDCG@10 {score:.4f})" if score is not None else ""
+    console.print(f"[bold]exporting {record['model']}[/]{shown}")
+    try:
+        with stage_progress(f"export {record['model']}") as progress:
+            path = train_bundle(config, target, on_stage=progress)
+    except (DataError, ValueError) as exc:
+        raise fail(str(exc)) from exc
+    console.print(f"service : {path} (serve it with: shopaug serve {target})")
+    return path
 
 
 @app.command("compare")

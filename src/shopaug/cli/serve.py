@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from pydantic import ValidationError
 
-from shopaug.cli.app import app, console, fail, print_mapping, stage_progress
-from shopaug.cli.bench import parse_params
+from shopaug.cli.app import app, console, fail, option_error, print_mapping, stage_progress
+from shopaug.cli.bench import parse_params, read_plan
 from shopaug.data.errors import DataError
 from shopaug.paths import process_alive
 
@@ -26,8 +26,15 @@ def train(
     data: Annotated[
         Path, typer.Argument(help="Run folder of `shopaug ingest`, or an Amazon folder.")
     ],
-    model: Annotated[str, typer.Option("--model", "-m", help="Model name, e.g. content, markov.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Service run folder to create.")],
+    model: Annotated[
+        str | None,
+        typer.Option("--model", "-m", help="Model name, e.g. content, markov (or from --plan)."),
+    ] = None,
+    plan: Annotated[
+        Path | None,
+        typer.Option(help="plan.yaml of `shopaug tune`: its model, parameters and augmentation."),
+    ] = None,
     param: Annotated[
         list[str] | None, typer.Option("--param", "-p", help="NAME=VALUE (repeatable).")
     ] = None,
@@ -46,27 +53,40 @@ def train(
     ),
     search: Annotated[bool, typer.Option(help="Build the search index into the bundle.")] = True,
 ) -> None:
-    """Fit a model for serving and write version 1 of a service run folder."""
+    """Fit a model for serving and write version 1 of a service run folder.
+
+    With --plan, the model is trained as `shopaug tune` chose: its parameters, and its
+    augmentation plan generated, filtered and mixed in as `bench rec --augment` does.
+    """
     from shopaug.models import MODELS
     from shopaug.serve.bundle import TrainConfig, describe, train_bundle
 
-    if model not in MODELS:
-        raise fail(f"--model {model!r}: unknown; known models: {', '.join(sorted(MODELS))}")
+    tuned = read_plan(plan) if plan is not None else None
+    if tuned is not None and model is not None and model != tuned.model:
+        raise fail(f"--model {model!r}: {plan} was tuned for {tuned.model!r}")
+    name = model or (tuned.model if tuned else None)
+    if name is None:
+        raise fail("--model: missing; give a model name or --plan plan.yaml")
+    if name not in MODELS:
+        raise fail(f"--model {name!r}: unknown; known models: {', '.join(sorted(MODELS))}")
     for value in param or []:
         if "=" not in value or value.startswith("="):
             raise fail(f"--param {value!r}: expected NAME=VALUE, e.g. epochs=20")
-    params = parse_params([f"{model}.{p}" for p in param or []], [model], option="--param")
+    params = parse_params([f"{name}.{p}" for p in param or []], [name], option="--param")
+    fields = {
+        "data": data,
+        "params": params.get(name, {}),
+        "protocol": protocol if protocol == "none" else protocol.upper(),
+        "encoder": encoder,
+        "work_dir": work_dir,
+        "search": search,
+    }
     try:
-        config = TrainConfig(
-            data=data,
-            model=model,
-            params=params.get(model, {}),
-            protocol=protocol if protocol == "none" else protocol.upper(),
-            encoder=encoder,
-            work_dir=work_dir,
-            search=search,
-        )
-        with stage_progress(f"train {model}") as progress:
+        if tuned is not None and plan is not None:
+            config = TrainConfig.from_plan(tuned, plan, **fields)
+        else:
+            config = TrainConfig(model=name, **fields)
+        with stage_progress(f"train {name}") as progress:
             path = train_bundle(config, out, on_stage=progress)
     except ValidationError as exc:
         first = exc.errors()[0]
@@ -80,17 +100,49 @@ def train(
 @app.command("retrain")
 def retrain_cmd(
     run_dir: Annotated[Path, typer.Argument(help="Service run folder (from `shopaug train`).")],
+    gate: Annotated[
+        bool,
+        typer.Option(
+            help="Publish only if not measurably worse than the served version on the most "
+            "recent feedback (a held-out time window)."
+        ),
+    ] = False,
+    window: Annotated[
+        float, typer.Option(help="--gate: share of the logged events held out (most recent).")
+    ] = 0.5,
+    min_cases: Annotated[
+        int, typer.Option(help="--gate: fewest window events it will judge on.")
+    ] = 20,
 ) -> None:
     """Fold the feedback log into the next model version; running services switch to it."""
     from shopaug.serve.bundle import describe
-    from shopaug.serve.retrain import retrain
+    from shopaug.serve.gate import GateConfig
+    from shopaug.serve.retrain import retrain_gated
 
     try:
+        config = GateConfig(window=window, min_cases=min_cases) if gate else None
+    except ValidationError as exc:
+        raise option_error(exc) from exc
+    try:
         with stage_progress("retrain") as progress:
-            path = retrain(run_dir, on_stage=progress)
+            outcome = retrain_gated(run_dir, config, on_stage=progress)
     except (DataError, ValueError) as exc:
         raise fail(str(exc)) from exc
-    print_mapping(f"bundle {path}", _shown(describe(path)))
+    if outcome.gate is not None:
+        print_mapping("gate", _gate_shown(outcome.gate.model_dump()))
+        console.print(f"[bold]gate:[/] {outcome.gate.reason}")
+    if outcome.path is None:
+        console.print("no new version published; the current one keeps serving")
+        return
+    print_mapping(f"bundle {outcome.path}", _shown(describe(outcome.path)))
+
+
+def _gate_shown(decision: dict) -> dict[str, object]:
+    keep = ("decision", "cases", "current_score", "candidate_score", "mean_diff", "p_value")
+    shown = {k: decision[k] for k in keep if decision.get(k) is not None}
+    if decision.get("ci"):
+        shown["ci"] = f"[{decision['ci'][0]:+.4f}, {decision['ci'][1]:+.4f}]"
+    return shown
 
 
 @app.command("serve")
@@ -192,4 +244,12 @@ def _owner_pids(folder: Path) -> set[int]:
 
 def _shown(manifest: dict) -> dict[str, object]:
     keep = ("version", "model", "protocol", "n_items", "n_users", "n_events", "fit_seconds")
-    return {k: manifest[k] for k in keep} | {"search": manifest["search"]}
+    shown = {k: manifest[k] for k in keep} | {"search": manifest["search"]}
+    augmentation = manifest.get("augmentation")
+    if augmentation:
+        shown["generated rows kept"] = sum(augmentation.get("kept", {}).values())
+    if manifest.get("tuning"):
+        tuning = manifest["tuning"]
+        shown["validation (tuned plan)"] = tuning["score"]
+        shown["validation (no augmentation)"] = tuning["baseline_score"]
+    return shown

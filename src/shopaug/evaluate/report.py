@@ -3,6 +3,8 @@
 A report is built once as a list of blocks (headings, paragraphs, tables, figures) and rendered
 twice, so the two formats cannot drift apart. The HTML embeds its plots as base64 PNGs and needs
 nothing else to be mailed or opened offline; the Markdown links the PNGs written beside it.
+Given the run's comparisons, a report of augmented runs opens with what augmentation changed:
+``MODEL+aug`` minus ``MODEL`` per slice, with its CI and a verdict per model.
 Figures use matplotlib's object API with the Agg canvas, never pyplot's global state, so writing a
 report does not change the backend of the program that calls it.
 """
@@ -34,6 +36,10 @@ SLICE_LABELS = {
     "pop_high": "high-popularity targets",
 }
 CI_NOTE = "Error bars and [brackets]: 95% bootstrap interval over test users."
+#: The label suffix of a model trained on real + generated rows (``ModelRuns.label``).
+AUG_SUFFIX = "+aug"
+#: The metrics of the augmentation headline; the first decides the verdict.
+HEADLINE_METRICS = ("ndcg@10", "recall@20")
 
 
 @dataclass(frozen=True)
@@ -55,18 +61,24 @@ Block = tuple[
 
 
 def write_report(
-    results: Sequence[dict], out_dir: str | Path, title: str = "shopaug benchmark report"
+    results: Sequence[dict],
+    out_dir: str | Path,
+    title: str = "shopaug benchmark report",
+    comparisons: Sequence[dict] | None = None,
 ) -> tuple[Path, Path]:
     """Write ``report.md`` (with its PNGs) and a self-contained ``report.html`` to ``out_dir``.
 
     ``results`` are benchmark JSONs, one per model: ``{"model", "protocol", "metrics": {slice:
     {metric: {"mean", "ci", "std", "per_seed"}}}, "beyond", "seconds", "config"}``.
+    ``comparisons`` are the run's paired differences ``{"a", "b", "slice", "metric",
+    "mean_diff", "ci", "p_value"}``; those of a ``MODEL+aug`` with its ``MODEL`` open the report
+    (none given, or none of that kind: no headline).
     """
     if not results:
         raise ValueError("write_report needs at least one benchmark result")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    blocks = build_blocks(list(results), title)
+    blocks = build_blocks(list(results), title, comparisons)
     for _, value in blocks:
         if isinstance(value, Image):
             (out / value.name).write_bytes(value.png)
@@ -76,11 +88,14 @@ def write_report(
     return md_path, html_path
 
 
-def build_blocks(results: list[dict], title: str) -> list[Block]:
+def build_blocks(
+    results: list[dict], title: str, comparisons: Sequence[dict] | None = None
+) -> list[Block]:
     """The report's content, independent of the output format."""
     labels = model_labels(results)
     ks = metric_ks(results)
-    blocks: list[Block] = [("h1", title), ("p", _summary(results, labels)), ("p", CI_NOTE)]
+    blocks: list[Block] = [("h1", title), *headline_blocks(comparisons or [])]
+    blocks += [("p", _summary(results, labels)), ("p", CI_NOTE)]
     if ks:
         figure = plot_metric_by_k(results, labels, ks)
         blocks += [
@@ -168,6 +183,111 @@ def _metric_label(metric: str) -> str:
     name, _, k = metric.partition("@")
     pretty = {"recall": "Recall", "ndcg": "NDCG", "precision": "Precision", "hit": "Hit"}
     return f"{pretty.get(name, name.upper())}@{k}" if k else pretty.get(name, name.upper())
+
+
+# --- the augmentation headline ----------------------------------------------------------------
+
+Lifts = dict[str, dict[tuple[str, str], dict]]
+
+
+def augmentation_lifts(comparisons: Sequence[dict]) -> Lifts:
+    """The comparisons of ``MODEL+aug`` with ``MODEL``, by model and ``(slice, metric)``."""
+    lifts: Lifts = {}
+    for c in comparisons:
+        model = str(c.get("b"))
+        if str(c.get("a")) == model + AUG_SUFFIX:
+            lifts.setdefault(model, {})[(str(c["slice"]), str(c["metric"]))] = c
+    return lifts
+
+
+def headline_blocks(comparisons: Sequence[dict]) -> list[Block]:
+    """What augmentation changed, model by model: a table of lifts, verdicts and a plot.
+
+    Empty without a ``MODEL+aug`` vs ``MODEL`` comparison on a headline metric.
+    """
+    lifts = augmentation_lifts(comparisons)
+    present = {key for per_model in lifts.values() for key in per_model}
+    metrics = [m for m in HEADLINE_METRICS if any(metric == m for _, metric in present)]
+    if not metrics:
+        return []
+    slices = _ordered({name for name, _ in present})
+    rows = [
+        [model, SLICE_LABELS.get(s, s), *(_lift_cell(per_model.get((s, m))) for m in metrics)]
+        for model, per_model in lifts.items()
+        for s in slices
+        if any((s, m) in per_model for m in metrics)
+    ]
+    header = ["model", "slice", *(f"lift in {_metric_label(m)} [95% CI]" for m in metrics)]
+    main = _verdict_slice(slices)
+    intro = (
+        f"Lift from augmentation: MODEL{AUG_SUFFIX} (trained on real + generated rows) minus "
+        "MODEL (the same model on real rows only), paired over the same test users, with its 95% "
+        f"bootstrap interval. The verdict reads {_metric_label(metrics[0])} on "
+        f"{SLICE_LABELS.get(main, main)}: significant when "
+        "the interval excludes 0."
+    )
+    figure = plot_lifts(lifts, slices, metrics)
+    return [
+        ("h2", "Headline: what augmentation changed"),
+        ("p", intro),
+        ("table", Table(header, rows)),
+        *(
+            ("p", _verdict(model, per_model, metrics[0], slices))
+            for model, per_model in lifts.items()
+        ),
+        ("image", Image("augmentation_lift.png", "lift from augmentation per slice", figure)),
+    ]
+
+
+def _ordered(slices: set[str]) -> list[str]:
+    return [s for s in SLICE_ORDER if s in slices] + sorted(slices - set(SLICE_ORDER))
+
+
+def _verdict_slice(slices: list[str]) -> str:
+    return "all" if "all" in slices else slices[0]
+
+
+def _signed(value: object) -> str:
+    if not isinstance(value, int | float) or math.isnan(value):
+        return "–"
+    return f"{value:+.4f}"
+
+
+def _lift_cell(record: dict | None) -> str:
+    if record is None:
+        return "–"
+    low, high = record["ci"]
+    return f"{_signed(record['mean_diff'])} [{_signed(low)}, {_signed(high)}]"
+
+
+def _effect(record: dict) -> str:
+    """``helps``, ``hurts`` or ``no significant difference``: does the CI exclude 0, and how."""
+    low, high = record["ci"]
+    if low > 0:
+        return "helps"
+    if high < 0:
+        return "hurts"
+    return "no significant difference"
+
+
+def _verdict(
+    model: str, per_model: dict[tuple[str, str], dict], metric: str, slices: list[str]
+) -> str:
+    """``MODEL: augmentation helps (...)``, with the slices where the verdict is another."""
+    main = _verdict_slice(slices)
+    where = f"{_metric_label(metric)} on {SLICE_LABELS.get(main, main)}"
+    record = per_model.get((main, metric))
+    if record is None:
+        return f"{model}: no comparison of {where}."
+    effect = _effect(record)
+    said = f"augmentation {effect}" if effect != "no significant difference" else effect
+    others = [
+        f"{SLICE_LABELS.get(s, s)} ({_effect(per_model[(s, metric)])})"
+        for s in slices
+        if s != main and (s, metric) in per_model and _effect(per_model[(s, metric)]) != effect
+    ]
+    differs = f" It differs on {', '.join(others)}." if others else ""
+    return f"{model}: {said} ({where} {_lift_cell(record)}).{differs}"
 
 
 # --- tables ----------------------------------------------------------------------------------
@@ -300,6 +420,36 @@ def plot_slices(results: list[dict], labels: list[str], slices: list[str], metri
     ax.grid(axis="y", alpha=0.3)
     ax.legend(title="model")
     return _png(figure)
+
+
+def plot_lifts(lifts: Lifts, slices: list[str], metrics: list[str]) -> bytes:
+    """Lift from augmentation per slice, one bar per model, CI error bars, one panel per metric."""
+    figure, axes = _new_figure(max(5.0, 1.1 * len(slices) + 1.5) * len(metrics), 4, len(metrics))
+    width = 0.8 / len(lifts)
+    for ax, metric in zip(axes, metrics):
+        for (model, per_model), shift in zip(lifts.items(), _offsets(len(lifts), width)):
+            points = [_diff_and_error(per_model.get((s, metric))) for s in slices]
+            means, below, above = (list(v) for v in zip(*points))
+            x = [i + shift for i in range(len(slices))]
+            ax.bar(x, means, width=width, yerr=[below, above], capsize=3, label=model)
+        ax.axhline(0.0, color="black", linewidth=0.8)
+        ticks = [SLICE_LABELS.get(s, s) for s in slices]
+        ax.set_xticks(range(len(slices)), ticks, rotation=30, ha="right")
+        ax.set_xlabel("test slice (by target item)")
+        ax.set_ylabel(f"lift in {_metric_label(metric)}")
+        ax.set_title(f"{_metric_label(metric)}: MODEL{AUG_SUFFIX} minus MODEL")
+        ax.grid(axis="y", alpha=0.3)
+    axes[0].legend(title="model")
+    return _png(figure)
+
+
+def _diff_and_error(record: dict | None) -> tuple[float, float, float]:
+    """A paired difference and the (below, above) lengths of its CI bar; NaN when missing."""
+    if record is None or record.get("mean_diff") is None:
+        return math.nan, 0.0, 0.0
+    diff = float(record["mean_diff"])
+    low, high = (float(v) for v in record["ci"])
+    return diff, max(diff - low, 0.0), max(high - diff, 0.0)
 
 
 # --- rendering -------------------------------------------------------------------------------

@@ -10,7 +10,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from shopaug.models.base import ItemSide, KnowsItemsByText, Recommender, TrainData
+from shopaug.models.base import (
+    EarlyStopping,
+    ItemSide,
+    KnowsItemsByText,
+    Recommender,
+    TrainData,
+    ValidationHook,
+)
 from shopaug.models.content import ContentSASRec
 from shopaug.models.item_knn import ItemKNN
 from shopaug.models.markov import MarkovChain
@@ -64,6 +71,7 @@ __all__ = [
     "MODELS",
     "CategoryPopularity",
     "ContentSASRec",
+    "EarlyStopping",
     "ItemKNN",
     "ItemSide",
     "KnowsItemsByText",
@@ -75,6 +83,7 @@ __all__ = [
     "Recommender",
     "SASRec",
     "TrainData",
+    "ValidationHook",
     "check_model_params",
     "make_model",
     "model_class",

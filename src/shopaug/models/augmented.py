@@ -78,6 +78,11 @@ class Augmentation:
             "kept": self.samples.counts_by_origin(),
             "kept_events": self.samples.n_events,
             "real_events": self.train.sequences.n_events - self.samples.n_events,
+            # Who wrote the kept rows: strategy parameters, or LLM backend, model and prompt.
+            "generators": {
+                origin: sorted(set(self.samples.generator[self.samples.origin == origin]))
+                for origin in self.samples.counts_by_origin()
+            },
             # What strategies reported beyond their samples (the LLM ones: calls, cost, failures).
             "details": {r.name: r.details for r in self.strategy_runs if r.details},
         }

@@ -14,6 +14,7 @@ from __future__ import annotations
 import inspect
 import pickle
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Self
@@ -92,6 +93,29 @@ class KnowsItemsByText(ABC):
     @abstractmethod
     def set_item_texts(self, indices: np.ndarray, embeddings: np.ndarray) -> None:
         """Replace the text embeddings of existing items."""
+
+
+#: Called after each validation of an early-stopped fit with ``(epoch, valid NDCG@10)``; it may
+#: raise to end the fit there (a tuner stopping a trial that is already behind).
+ValidationHook = Callable[[int, float], None]
+
+
+class EarlyStopping(ABC):
+    """A capability a model declares by inheriting it: ``fit`` validates on ``TrainData.valid``
+    as it trains, keeps the best epoch's weights, and sets ``best_score_`` (valid NDCG@10) and
+    ``best_epoch_``.
+
+    Those two are the only figures a plan or a hyper-parameter may be chosen on, and a serving
+    refit on every event (no validation left) reuses ``best_epoch_`` as its epoch count.
+    ``on_validation`` lets a tuner watch the curve and stop a poor trial early.
+    """
+
+    best_score_: float
+    best_epoch_: int
+
+    @abstractmethod
+    def fit(self, data: TrainData, on_validation: ValidationHook | None = None) -> Self:
+        """Fit with early stopping on ``data.valid``; ``on_validation`` sees every validation."""
 
 
 class Recommender:

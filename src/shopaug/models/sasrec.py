@@ -33,7 +33,7 @@ from torch import nn
 
 from shopaug.data.sequences import Sequences
 from shopaug.data.splits import EvalCases
-from shopaug.models.base import Recommender, TrainData
+from shopaug.models.base import EarlyStopping, Recommender, TrainData, ValidationHook
 from shopaug.models.params import ModelParams
 from shopaug.models.ranking import rank_metrics, rank_targets
 
@@ -366,7 +366,7 @@ class SequentialParams(ModelParams):
         return n_heads
 
 
-class SequentialRecommender(Recommender):
+class SequentialRecommender(Recommender, EarlyStopping):
     """Training, scoring and checkpointing shared by SASRec and the content-aware model.
 
     Parameters: ``hidden`` (embedding and state width), ``n_layers`` transformer blocks of
@@ -429,7 +429,7 @@ class SequentialRecommender(Recommender):
 
     # -- fit -------------------------------------------------------------------------------------
 
-    def fit(self, data: TrainData) -> Self:
+    def fit(self, data: TrainData, on_validation: ValidationHook | None = None) -> Self:
         with _torch_threads(self.num_threads), torch.random.fork_rng(devices=[]):
             torch.manual_seed(self.seed)
             rng = np.random.default_rng(self.seed)
@@ -440,11 +440,16 @@ class SequentialRecommender(Recommender):
             self.n_items_ = data.n_items
             windows = make_windows(data.sequences, self.max_len)
             n_real = len(data.sequences) if data.n_real_rows is None else data.n_real_rows
-            self._train(data, windows, windows.rows >= n_real, rng)
+            self._train(data, windows, windows.rows >= n_real, rng, on_validation)
         return self
 
     def _train(
-        self, data: TrainData, windows: Windows, generated: np.ndarray, rng: np.random.Generator
+        self,
+        data: TrainData,
+        windows: Windows,
+        generated: np.ndarray,
+        rng: np.random.Generator,
+        on_validation: ValidationHook | None = None,
     ) -> None:
         """Epoch loop with early stopping on validation NDCG@10; the best state is restored."""
         optimizer = torch.optim.AdamW(
@@ -467,6 +472,8 @@ class SequentialRecommender(Recommender):
                 best.update(epoch, record["valid_ndcg10"], self.net_)
             self.history_.append(record)
             self._log(record)
+            if on_validation is not None and "valid_ndcg10" in record:
+                on_validation(epoch, record["valid_ndcg10"])
             if best.exhausted:
                 break
         if best.state is not None:

@@ -157,7 +157,13 @@ def write_run_report(outcome: RunOutcome, config: RunConfig) -> Path:
 
     started = time.perf_counter()
     title = config.report.title or f"shopaug run {config.name}: protocol {config.split.protocol}"
-    _, html = write_report(outcome.results["results"], config.out / "report", title=title)
+    results = outcome.results
+    _, html = write_report(
+        results["results"],
+        config.out / "report",
+        title=title,
+        comparisons=results.get("comparisons"),
+    )
     seconds = time.perf_counter() - started
     outcome.stages.append(StageRecord("report", "-", html.parent, False, seconds))
     return html

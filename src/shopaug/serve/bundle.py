@@ -28,17 +28,29 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, model_validator
 
 from shopaug.data.dataset import Dataset
 from shopaug.data.errors import DataError
 from shopaug.data.sequences import Sequences
-from shopaug.models import MODELS, Recommender, TrainData, make_model
+from shopaug.models import (
+    MODELS,
+    EarlyStopping,
+    Recommender,
+    TrainData,
+    check_model_params,
+    make_model,
+    model_class,
+)
+from shopaug.models.augmented import AugmentPlan, augment_train
 from shopaug.progress import StageCallback, notifier, within
+
+if TYPE_CHECKING:
+    from shopaug.workflow.tune import TunedPlan
 
 POINTER_FILE = "current"
 LOG_FILE = "feedback.jsonl"
@@ -46,44 +58,89 @@ VERSIONS_DIR = "versions"
 EVENT_COLUMNS = ["user_id", "item_id", "event", "timestamp"]
 
 
-class BundleManifest(BaseModel):
-    """What a version is: enough to load it, to retrain it the same way, and to audit it."""
+class FitSpec(BaseModel):
+    """How a version's model is fit: the model, its parameters, which rows, and the augmentation
+    plan. A version's manifest holds it, so ``retrain`` repeats the same fit on more data."""
 
     model_config = ConfigDict(extra="forbid")
 
-    version: int
     model: str
     params: dict[str, Any] = {}
-    protocol: str = "none"
+    #: ``none`` fits on every event, as a served model should; a protocol letter fits on that
+    #: protocol's training rows with its validation cases for early stopping.
+    protocol: Literal["none", "W", "C", "S", "T"] = "none"
+    encoder: str | None = None
+    #: Generated samples mixed into the training rows (a plan chosen by ``shopaug tune``).
+    augment: AugmentPlan | None = None
+    #: Seed of the augmentation strategies.
+    seed: int = 0
+
+    @model_validator(mode="after")
+    def _known_model_and_params(self) -> FitSpec:
+        """The model and its parameters are checked here, before data is read or encoded."""
+        self.params = check_model_params(self.model, self.params)
+        return self
+
+
+class BundleManifest(FitSpec):
+    """What a version is: enough to load it, to retrain it the same way, and to audit it."""
+
+    version: int
     n_items: int
     n_users: int
     n_events: int
     log_offset: int = 0
-    encoder: str | None = None
     source: str
     created: str
     fit_seconds: float
     search: bool = False
+    #: What generation and filtering did: samples per strategy, removals per filter, kept rows,
+    #: and the generators (strategy parameters, LLM backend and prompt version) that made them.
+    augmentation: dict[str, Any] | None = None
+    #: Where the plan came from: the ``plan.yaml`` and its validation scores with and without
+    #: augmentation.
+    tuning: dict[str, Any] | None = None
+    #: ``retrain --gate``: both versions' scores on the feedback window, the CI and the decision.
+    gate: dict[str, Any] | None = None
+
+    def spec(self) -> FitSpec:
+        return FitSpec.model_validate(self.model_dump(include=set(FitSpec.model_fields)))
 
 
-class TrainConfig(BaseModel):
-    """``shopaug train``: which data, which model, on which rows (all of them by default).
-
-    ``protocol="none"`` fits on every event, as a served model should; a protocol letter fits on
-    that protocol's training rows with its validation cases for early stopping (so a sequence
-    model can stop on its own instead of running all ``epochs``).
-    """
-
-    model_config = ConfigDict(extra="forbid")
+class TrainConfig(FitSpec):
+    """``shopaug train``: which data, which model, on which rows (all of them by default)."""
 
     data: Path
-    model: str
-    params: dict[str, Any] = {}
-    protocol: Literal["none", "W", "C", "S", "T"] = "none"
-    encoder: str | None = None
     events: list[str] | None = None
     work_dir: Path = Path("runs/bench")
     search: bool = True
+    tuning: dict[str, Any] | None = None
+
+    @classmethod
+    def from_plan(cls, plan: TunedPlan, plan_path: Path, **fields: Any) -> TrainConfig:
+        """A config that trains the model ``shopaug tune`` chose, with its plan.
+
+        A fit on every event has no validation left to stop on, so an early-stopped model
+        trains the epochs at which its validation peaked during tuning (unless ``epochs`` is
+        given): the usual refit once the epoch count is chosen.
+        """
+        given = fields.pop("params", {})
+        params = {**plan.params, **given}
+        stops_early = issubclass(model_class(plan.model), EarlyStopping)
+        refit = fields.get("protocol", "none") == "none" and stops_early and plan.best_epoch
+        if refit and "epochs" not in given:
+            params["epochs"] = plan.best_epoch
+        tuning = {
+            "plan_file": str(plan_path),
+            "protocol": plan.protocol,
+            "objective": plan.objective,
+            "score": plan.score,
+            "baseline_score": plan.baseline_score,
+            "chosen_trial": plan.chosen_trial,
+            "verdict": plan.verdict,
+            "trials": len(plan.trials),
+        }
+        return cls(model=plan.model, params=params, augment=plan.augment, tuning=tuning, **fields)
 
 
 @dataclass(frozen=True)
@@ -209,34 +266,42 @@ def dataset_events(dataset: Dataset) -> pd.DataFrame:
     )
 
 
-def fit_for_serving(
-    dataset: Dataset,
-    name: str,
-    params: dict[str, Any],
-    protocol: str = "none",
-    encoder: str | None = None,
-) -> tuple[Recommender, np.ndarray, float]:
-    """Fit ``name`` on ``dataset`` (all events, or a protocol's training rows); returns the
-    model, the item embeddings it was given, and the fit time in seconds."""
+@dataclass
+class ServingFit:
+    """A model fit for serving, the item embeddings it was given, and how the fit went."""
+
+    model: Recommender
+    embeddings: np.ndarray
+    seconds: float
+    augmentation: dict[str, Any] | None = None
+
+
+def fit_for_serving(dataset: Dataset, spec: FitSpec) -> ServingFit:
+    """Fit ``spec.model`` on ``dataset`` (all events, or a protocol's training rows), with the
+    generated samples of ``spec.augment`` mixed in as ``bench rec --augment`` mixes them."""
     from shopaug.workflow import item_side, split_dataset, split_training_data
 
-    side = item_side(dataset, encoder, embed=True)
-    if protocol == "none":
+    side = item_side(dataset, spec.encoder, embed=True)
+    if spec.protocol == "none":
         train = TrainData(dataset.events, dataset.n_items, n_users=dataset.n_users, items=side)
     else:
-        train = split_training_data(dataset, split_dataset(dataset, protocol), side)
-    model = make_model(name, **params)
+        train = split_training_data(dataset, split_dataset(dataset, spec.protocol), side)
+    summary = None
+    if spec.augment is not None:
+        augmentation = augment_train(train, spec.augment, spec.seed)
+        train, summary = augmentation.train, augmentation.summary()
+    model = make_model(spec.model, **spec.params)
     started = time.perf_counter()
     model.fit(train)
-    return model, np.asarray(side.embeddings, dtype=np.float32), time.perf_counter() - started
+    seconds = time.perf_counter() - started
+    return ServingFit(model, np.asarray(side.embeddings, dtype=np.float32), seconds, summary)
 
 
 def write_bundle(
     layout: RunLayout,
     dataset: Dataset,
     events: pd.DataFrame,
-    model: Recommender,
-    embeddings: np.ndarray,
+    fit: ServingFit,
     manifest: dict[str, Any],
     build_search: bool = True,
 ) -> Path:
@@ -247,10 +312,10 @@ def write_bundle(
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     items = dataset.items.drop(columns=["item_index"], errors="ignore").reset_index(drop=True)
-    model.save(tmp / "model.bin")
+    fit.model.save(tmp / "model.bin")
     items.to_parquet(tmp / "items.parquet", index=False)
     events.reset_index(drop=True)[EVENT_COLUMNS].to_parquet(tmp / "events.parquet", index=False)
-    np.save(tmp / "embeddings.npy", embeddings.astype(np.float32))
+    np.save(tmp / "embeddings.npy", fit.embeddings.astype(np.float32))
     has_search = build_search and _write_search(items, tmp / "search", manifest.get("encoder"))
     full = BundleManifest(
         version=version,
@@ -259,6 +324,8 @@ def write_bundle(
         n_events=len(events),
         created=datetime.now(UTC).isoformat(timespec="seconds"),
         search=has_search,
+        fit_seconds=fit.seconds,
+        augmentation=fit.augmentation,
         **manifest,
     )
     (tmp / "manifest.json").write_text(full.model_dump_json(indent=2))
@@ -292,29 +359,19 @@ def train_bundle(config: TrainConfig, out: Path, on_stage: StageCallback | None 
     dataset = load_dataset(
         config.data, config.events, config.work_dir, within(notify, 0.0, 0.2, "ingest: ")
     )
-    notify(f"fitting {config.model}", 0.3)
-    model, embeddings, seconds = fit_for_serving(
-        dataset, config.model, config.params, config.protocol, config.encoder
-    )
+    notify(f"fitting {config.model}" + (" on real + generated rows" if config.augment else ""), 0.3)
+    fit = fit_for_serving(dataset, config)
     notify("writing bundle", 0.9)
     layout.run_dir.mkdir(parents=True, exist_ok=True)
     layout.log_path.touch()
+    manifest = {
+        **config.model_dump(include=set(FitSpec.model_fields), mode="json"),
+        "source": str(config.data),
+        "tuning": config.tuning,
+        "log_offset": layout.log_path.stat().st_size,
+    }
     return write_bundle(
-        layout,
-        dataset,
-        dataset_events(dataset),
-        model,
-        embeddings,
-        {
-            "model": config.model,
-            "params": config.params,
-            "protocol": config.protocol,
-            "encoder": config.encoder,
-            "source": str(config.data),
-            "fit_seconds": seconds,
-            "log_offset": layout.log_path.stat().st_size,
-        },
-        build_search=config.search,
+        layout, dataset, dataset_events(dataset), fit, manifest, build_search=config.search
     )
 
 
@@ -326,7 +383,9 @@ def describe(bundle_dir: Path) -> dict[str, Any]:
 __all__ = [
     "Bundle",
     "BundleManifest",
+    "FitSpec",
     "RunLayout",
+    "ServingFit",
     "TrainConfig",
     "dataset_events",
     "dataset_from_frames",

@@ -13,7 +13,7 @@ import json
 import os
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
@@ -214,6 +214,26 @@ class Health(BaseModel):
     log_offset: int
     quarantined: int
     search: bool
+    #: The augmentation strategies the served model was trained with (empty: real rows only).
+    augmented_with: list[str] = []
+
+
+class VersionInfo(BaseModel):
+    """The served version's manifest: how its model was fit (plan included), on what data,
+    and what tuning and the retraining gate measured."""
+
+    model_version: int
+    model: str
+    params: dict[str, Any]
+    protocol: str
+    created: str
+    source: str
+    n_events: int
+    fit_seconds: float
+    augment: dict[str, Any] | None = None
+    augmentation: dict[str, Any] | None = None
+    tuning: dict[str, Any] | None = None
+    gate: dict[str, Any] | None = None
 
 
 class Reloaded(BaseModel):

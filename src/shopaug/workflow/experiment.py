@@ -10,6 +10,7 @@ stopping) and judged once on test. ``shopaug bench rec`` runs :func:`run_experim
 from __future__ import annotations
 
 import json
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields
@@ -21,7 +22,14 @@ from pydantic import Field, field_validator, model_validator
 
 from shopaug.data.splits import Split
 from shopaug.evaluate.ranking import RankingResult, evaluate_model
-from shopaug.models import MODELS, Recommender, TrainData, check_model_params, make_model
+from shopaug.models import (
+    MODELS,
+    EarlyStopping,
+    Recommender,
+    TrainData,
+    check_model_params,
+    make_model,
+)
 from shopaug.models.augmented import Augmentation, AugmentPlan, augment_train
 from shopaug.progress import StageCallback, notifier, shares
 from shopaug.workflow.results import Slices, case_slices, compare_models, summarize_model
@@ -97,6 +105,8 @@ class ModelRuns:
     eval_seconds: list[float] = field(default_factory=list)
     augmentation: list[dict[str, Any]] = field(default_factory=list)
     valid_scores: list[float] = field(default_factory=list)
+    #: Epoch of the best validation score per seed (None for models without epochs).
+    best_epochs: list[int | None] = field(default_factory=list)
 
     @property
     def label(self) -> str:
@@ -145,6 +155,17 @@ def model_labels(entries: list[str]) -> dict[str, str]:
     return labels
 
 
+def validation_score(model: Recommender, train: TrainData) -> float | None:
+    """The model's validation NDCG@10: the only figure a model, a hyper-parameter or a plan may
+    be chosen on. An early-stopped model kept its best one; another is ranked on the validation
+    cases now. None without validation cases."""
+    if isinstance(model, EarlyStopping) and math.isfinite(model.best_score_):
+        return float(model.best_score_)
+    if train.valid is None or len(train.valid) == 0:
+        return None
+    return evaluate_model(model, train.valid, ks=(10,)).means()["ndcg@10"]
+
+
 def model_seeds(model: Recommender, seeds: int) -> list[int | None]:
     """Seeds to train with: one run for models without a seed, since reruns would be identical."""
     if any(p in model.get_params() for p in SEED_PARAMS):
@@ -152,12 +173,13 @@ def model_seeds(model: Recommender, seeds: int) -> list[int | None]:
     return [None]
 
 
-def _with_seed(name: str, params: dict[str, Any], seed: int | None) -> Recommender:
+def seeded_model(name: str, params: dict[str, Any], seed: int | None) -> Recommender:
+    """Model ``name`` with ``params`` and, if it takes one, the training seed ``seed``."""
     model = make_model(name, **params)
-    if seed is not None:
-        key = next(p for p in SEED_PARAMS if p in model.get_params())
-        model = make_model(name, **{**params, key: seed})
-    return model
+    key = next((p for p in SEED_PARAMS if p in model.get_params()), None)
+    if seed is None or key is None:
+        return model
+    return make_model(name, **{**params, key: seed})
 
 
 @dataclass
@@ -196,7 +218,7 @@ def run_model(
     seeds = model_seeds(make_model(name, **params), config.seeds)
     for i, seed in enumerate(seeds):
         notify(f"{runs.label}: fit (seed {seed})", i / len(seeds))
-        model = _with_seed(name, params, seed)
+        model = seeded_model(name, params, seed)
         data = train
         if augmented is not None:
             notify(f"{runs.label}: augment (seed {seed})", i / len(seeds))
@@ -206,10 +228,10 @@ def run_model(
         started = time.perf_counter()
         model.fit(data)
         runs.fit_seconds.append(time.perf_counter() - started)
-        if getattr(model, "best_score_", None) is not None:
-            # Early-stopped models keep their best validation NDCG@10: the only figure a
-            # hyper-parameter or augmentation choice may be made on.
-            runs.valid_scores.append(float(model.best_score_))
+        score = validation_score(model, train)
+        if score is not None:
+            runs.valid_scores.append(score)
+            runs.best_epochs.append(model.best_epoch_ if isinstance(model, EarlyStopping) else None)
         notify(f"{runs.label}: test (seed {seed})", (i + 0.5) / len(seeds))
         result = rank(model, split.test, ks=config.ks)
         runs.results.append(result)

@@ -1,5 +1,6 @@
-"""What a run's rankings say: metrics per slice over seeds, comparisons with the baseline, and
-the per-case table that ``shopaug compare`` pairs between runs.
+"""What a run's rankings say: metrics per slice over seeds, comparisons with the baseline (and of
+each augmented model with itself), and the per-case table that ``shopaug compare`` pairs between
+runs.
 
 The slices of the test cases (all, cold/warm, popularity terciles) are computed once per split by
 :func:`case_slices` and handed to every summary, so a model's table, its comparisons and the
@@ -23,7 +24,7 @@ from shopaug.models import TrainData
 if TYPE_CHECKING:
     from shopaug.workflow.experiment import Experiment, ModelRuns
 
-#: Metrics on which every model is compared with the first (paired bootstrap).
+#: Metrics on which models are compared (paired bootstrap); see :func:`compare_models`.
 COMPARED_METRICS = ("ndcg@10", "recall@10", "recall@20", "mrr")
 Slices = dict[str, np.ndarray]
 
@@ -56,6 +57,7 @@ def summarize_model(
         "eval_seconds": runs.eval_seconds,
         "n_test_users": len(split.test),
         "valid_ndcg@10": runs.valid_scores,
+        "valid_best_epoch": runs.best_epochs,
         "augmentation": runs.augmentation,
         "config": {
             **config.model_dump(mode="json", exclude={"params", "models"}),
@@ -69,14 +71,19 @@ def summarize_model(
 def compare_models(
     all_runs: list[ModelRuns], slices: Slices, n_resamples: int
 ) -> list[dict[str, Any]]:
-    """Each model against the first, per slice and metric: paired bootstrap over test cases.
+    """Each model against the first, and each ``MODEL+aug`` against its own ``MODEL``, per slice
+    and metric: paired bootstrap over test cases.
 
-    Each record is ``{a, b, slice, metric, mean_diff, ci, p_value}``, the same shape as the
-    search benchmark's comparisons.
+    The first model is the baseline every run is measured against. With augmentation the question
+    is also whether the generated rows helped the model they were added to, and ``MODEL+aug``
+    minus the first model mixes that lift with the gap between the two models; so an augmented
+    run is also compared with the un-augmented run of the same name (unless that run is the
+    baseline, whose pair is already there). Each record is ``{a, b, slice, metric, mean_diff, ci,
+    p_value}`` (``a`` and ``b`` the labels, difference ``a - b``), the same shape as the search
+    benchmark's comparisons.
     """
-    base = all_runs[0]
     out = []
-    for other in all_runs[1:]:
+    for other, base in comparison_pairs(all_runs):
         for slice_name, mask in slices.items():
             if not mask.any():
                 continue
@@ -89,6 +96,20 @@ def compare_models(
                     | result.to_dict()
                 )
     return out
+
+
+def comparison_pairs(all_runs: list[ModelRuns]) -> list[tuple[ModelRuns, ModelRuns]]:
+    """``(run, reference)`` of :func:`compare_models`: every run after the first with the first,
+    each augmented one then also with its un-augmented run, each pair once."""
+    base = all_runs[0]
+    plain = {runs.name: runs for runs in all_runs if not runs.augmented}
+    pairs = []
+    for other in all_runs[1:]:
+        pairs.append((other, base))
+        own = plain.get(other.name) if other.augmented else None
+        if own is not None and own.label != base.label:
+            pairs.append((other, own))
+    return pairs
 
 
 def per_user_frame(all_runs: Iterable[ModelRuns], slices: Slices) -> pd.DataFrame:

@@ -1,4 +1,5 @@
-"""Operations: health, Prometheus metrics, and a reload of the model version ``current`` names."""
+"""Operations: health, the served version, Prometheus metrics, and a reload of the version
+``current`` names."""
 
 import asyncio
 
@@ -8,7 +9,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from shopaug.serve.deps import CurrentService, CurrentState, Writer
 from shopaug.serve.http import WRITER, Utf8BodyRoute
 from shopaug.serve.metrics import exposition
-from shopaug.serve.schemas import Health, Reloaded
+from shopaug.serve.schemas import Health, Reloaded, VersionInfo
 
 router = APIRouter(route_class=Utf8BodyRoute)
 
@@ -24,6 +25,32 @@ async def health(service: CurrentService, state: CurrentState) -> Health:
         log_offset=state.offset,
         quarantined=len(service.log.quarantine.offsets()),
         search=state.search is not None,
+        augmented_with=list(plan.strategies) if (plan := state.bundle.manifest.augment) else [],
+    )
+
+
+@router.get("/version")
+async def version(state: CurrentState) -> VersionInfo:
+    """Which version is served and how it was made (the manifest, with the augmentation plan)."""
+    manifest = state.bundle.manifest
+    return VersionInfo(
+        model_version=manifest.version,
+        **manifest.model_dump(
+            mode="json",
+            include={
+                "model",
+                "params",
+                "protocol",
+                "created",
+                "source",
+                "n_events",
+                "fit_seconds",
+                "augment",
+                "augmentation",
+                "tuning",
+                "gate",
+            },
+        ),
     )
 
 
