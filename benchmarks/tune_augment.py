@@ -1,4 +1,6 @@
-"""Choose augmentation plans on validation only (BENCHMARK.md: "select ... on validation only").
+"""Score a fixed grid of augmentation plans on validation only (BENCHMARK.md: "select ... on
+validation only"). ``shopaug tune`` searches a space instead; this script reproduces the grids the
+README's earlier figures were chosen with.
 
 Each plan in ``--grid`` (a JSON list of ``AugmentPlan`` fields; ``null`` means no augmentation)
 augments the protocol's training rows with one seed, fits the model, and records the model's best
@@ -26,43 +28,22 @@ import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
-from shopaug.data.splits import Split, make_split
-from shopaug.evaluate import evaluate_model, slice_masks
+from shopaug.data.splits import Split
 from shopaug.models import TrainData, make_model
 from shopaug.models.augmented import AugmentPlan, augment_train
 from shopaug.workflow import Experiment, prepare_training
+from shopaug.workflow.tune import Objective, inner_cold_training
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "amazon-scientific"
 
 
-def inner_cold_training(config: Experiment, seed: int) -> tuple[Split, TrainData]:
-    """Protocol C applied to protocol C's own training rows: a cold-item check without leakage."""
-    outer, train = prepare_training(config)
-    inner = make_split("C", outer.train, outer.n_items, seed)
-    inner_train = TrainData(
-        inner.train,
-        outer.n_items,
-        outer.train_user_index[inner.train_user_index],
-        train.n_users,
-        train.items,
-        valid=inner.valid,
-    )
-    return inner, inner_train
-
-
-#: The inner test figures kept in each record.
-KEPT = ("ndcg@10", "recall@20")
-
-
 def inner_test(estimator: Any, inner: Split) -> dict[str, dict[str, float]]:
     """NDCG@10 and Recall@20 of the inner test cases, all and by cold / warm target."""
-    result = evaluate_model(estimator, inner.test, ks=(10, 20))
-    masks = slice_masks(result.targets, np.ones(inner.n_items), inner.cold_mask())
+    _, figures = Objective(TrainData(inner.train, inner.n_items), inner).score(estimator)
     return {
-        name: {k: round(v, 5) for k, v in result.means(masks[name]).items() if k in KEPT}
+        name: {k: round(figures[f"inner_{name}_{k}"], 5) for k in ("ndcg@10", "recall@20")}
         for name in ("all", "cold", "warm")
     }
 
