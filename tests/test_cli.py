@@ -1,5 +1,6 @@
 import json
 
+import yaml
 from typer.testing import CliRunner
 
 from shopaug.cli import app
@@ -74,7 +75,21 @@ def test_demo_runs_end_to_end_on_a_small_shop(tmp_path):
     assert "demo finished" in result.output
     assert (out / "data" / "interactions.parquet").exists()
     bench = json.loads((out / "results.json").read_text())
-    assert [m["model"] for m in bench["results"]] == list(load_config(DEMO_CONFIG).models)
+    # The plan is tuned for the chain, and only the chain trains with it too.
+    plan = yaml.safe_load((out / "plan.yaml").read_text())
+    config = load_config(DEMO_CONFIG)
+    assert plan["model"] == config.tune.model == "markov" and plan["trials"][0]["augment"] is None
+    labels = [m["model"] for m in bench["results"]]
+    expected = list(config.models)
+    if plan["augment"] is not None:
+        expected.insert(expected.index("markov") + 1, "markov+aug")
+        pairs = {(c["a"], c["b"]) for c in bench["comparisons"]}
+        assert ("markov+aug", "markov") in pairs
+        assert "test: markov+aug minus markov" in result.output
+    assert labels == expected
+    # The tuned model is exported with its plan as a servable version.
+    manifest = json.loads((out / "service" / "versions" / "0001" / "manifest.json").read_text())
+    assert manifest["model"] == "markov" and manifest["augment"] == plan["augment"]
     content = bench["results"][-1]["metrics"]
     assert {"all", "cold", "warm"} <= set(content)
     assert (out / "report" / "report.html").exists()

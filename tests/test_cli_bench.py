@@ -10,7 +10,9 @@ runner = CliRunner()
 
 def test_bench_rec_on_a_small_demo_shop(tmp_path):
     run = tmp_path / "demo"
-    made = runner.invoke(app, ["demo", "--out", str(run), "--items", "200", "--users", "150"])
+    made = runner.invoke(
+        app, ["demo", "--out", str(run), "--items", "200", "--users", "150", "-m", "pop"]
+    )
     assert made.exit_code == 0, made.output
     out = tmp_path / "res" / "results.json"
     args = ["bench", "rec", "--data", str(run), "-m", "pop", "-m", "markov", "--seeds", "1"]

@@ -68,3 +68,38 @@ def test_a_run_killed_in_training_is_finished_by_the_next(tiny, monkeypatch):
     outcome = run_pipeline(config)
     assert by_stage(outcome)["ingest"].reused
     assert not by_stage(outcome)["train pop"].reused
+
+
+def test_a_tune_section_chooses_the_plan_and_only_its_model_trains_with_it(tiny):
+    from shopaug.workflow.tune import TunedPlan
+
+    config = tiny(augment=None, tune={"model": "markov", "trials": 3})
+    outcome = run_pipeline(config)
+    stages = [s.stage for s in outcome.stages]
+    assert stages.index("tune") == 1
+    plan = TunedPlan.load(config.out / "plan.yaml")
+    assert outcome.tuned == plan and plan.model == "markov" and len(plan.trials) >= 3
+    labels = [r["model"] for r in outcome.results["results"]]
+    assert labels == (["pop", "markov", "markov+aug"] if plan.augment else ["pop", "markov"])
+    again = run_pipeline(config)
+    assert next(s for s in again.stages if s.stage == "tune").reused
+    assert TunedPlan.load(config.out / "plan.yaml") == plan
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"tune": {"model": "markov"}}, "the tune section chooses the plan"),
+        ({"augment": None, "tune": {"model": "als"}}, "tune.model: 'als' is not among"),
+        ({"augmented_models": ["als"]}, "augmented_models: 'als' is not among"),
+        ({"augment": None, "tune": {"model": "markov", "trials": 0}}, "trials"),
+    ],
+)
+def test_tune_and_augmented_models_are_checked_with_the_config(tiny, changes, message):
+    with pytest.raises(ValueError, match=message):
+        tiny(**changes)
+
+
+def test_augmented_models_limit_which_models_train_twice(tiny):
+    outcome = run_pipeline(tiny(augmented_models=["markov"]))
+    assert [r["model"] for r in outcome.results["results"]] == ["pop", "markov", "markov+aug"]

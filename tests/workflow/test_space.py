@@ -116,3 +116,13 @@ def test_a_trial_becomes_a_plan_with_shared_and_conditional_parameters():
 def test_a_trial_without_augmentation_samples_only_the_model():
     trial = optuna.trial.FixedTrial({"augment": False})
     assert sample_trial(trial, space(), "markov") == (None, {})
+
+
+def test_without_text_drops_what_needs_item_embeddings():
+    full = space(
+        strategies=["mask", "insert", "cold-neighbours"], correlation=["text", "cooccurrence"]
+    )
+    bare = full.without_text()
+    assert bare.strategies == ["mask", "insert"] and bare.correlation == "cooccurrence"
+    with pytest.raises(ValueError, match="needs item text embeddings"):
+        space(strategies=["cold-neighbours"]).without_text()

@@ -24,6 +24,9 @@ class Strategy(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     name: ClassVar[str] = "strategy"
+    #: Whether the strategy reads item text embeddings whatever its parameters (a data set
+    #: without them cannot run it; ``shopaug tune`` leaves it out of the space then).
+    needs_embeddings: ClassVar[bool] = False
     seed: int = Field(0, description="Seed of the strategy's random choices.")
 
     def generate(self, context: AugmentContext) -> GeneratedSequences:

@@ -24,6 +24,7 @@ class ColdNeighbours(Strategy):
     """Real rows with a warm text-neighbour of a cold item swapped for the cold item."""
 
     name: ClassVar[str] = "cold-neighbours"
+    needs_embeddings: ClassVar[bool] = True
     max_events: int = Field(2, ge=0, description="Items with at most this many events are cold.")
     neighbours: int = Field(5, ge=1, le=100, description="Warm neighbours used per cold item.")
     rows_per_neighbour: int = Field(3, ge=1, description="Real rows used per neighbour.")

@@ -94,6 +94,7 @@ class LLMColdJudge(Strategy, LLMOptions):
     """Cold items appended to the rows of the candidate users an LLM says would want them."""
 
     name: ClassVar[str] = "llm-cold"
+    needs_embeddings: ClassVar[bool] = True
     max_events: int = Field(2, ge=0, description="Items with at most this many events are cold.")
     candidates: int = Field(10, ge=1, le=1000, description="Users judged per cold item.")
     history: int = Field(5, ge=1, le=50, description="Last titles of a user shown to the model.")

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
 
 from shopaug.cli.app import app, console, fail, print_mapping
-from shopaug.cli.run import execute, read_config
+from shopaug.cli.run import execute, export_model, read_config
 from shopaug.data.dataset import Dataset
 from shopaug.data.splits import make_split
+
+if TYPE_CHECKING:
+    from shopaug.pipeline import RunOutcome
 
 
 def print_splits(dataset: Dataset, seed: int) -> None:
@@ -24,6 +27,30 @@ def print_splits(dataset: Dataset, seed: int) -> None:
         summary = make_split(protocol, sequences, dataset.n_items, seed=seed).summary()
         table.add_row(*(f"{v:,}" if isinstance(v, int) else str(v) for v in summary.values()))
     console.print(table)
+
+
+def print_headline(outcome: RunOutcome) -> None:
+    """The tuned plan and what it changed on test: MODEL+aug minus MODEL with its 95% CI."""
+    if outcome.tuned is None:
+        return
+    tuned = outcome.tuned
+    console.print(f"\n[bold]tune[/] ({tuned.model}, {tuned.objective}): {tuned.verdict}")
+    if tuned.augment is None:
+        return
+    table = Table(title=f"test: {tuned.model}+aug minus {tuned.model}, paired, 95% bootstrap CI")
+    for column in ("slice", "metric", "difference", "95% CI"):
+        table.add_column(column, justify="left" if column in ("slice", "metric") else "right")
+    for c in outcome.results["comparisons"]:
+        if (c["a"], c["b"]) == (f"{tuned.model}+aug", tuned.model) and c["metric"] in SHOWN:
+            low, high = c["ci"]
+            table.add_row(
+                c["slice"], c["metric"], f"{c['mean_diff']:+.4f}", f"[{low:+.4f}, {high:+.4f}]"
+            )
+    console.print(table)
+
+
+#: Metrics of the headline table.
+SHOWN = ("ndcg@10", "recall@20")
 
 
 #: The shipped run configuration of the demo (``configs/demo.yaml`` links to it).
@@ -51,10 +78,12 @@ def demo_command(
 
     base = read_config(DEMO_CONFIG)
     names = list(models or base.models)
+    tuned = base.tune if base.tune is not None and base.tune.model in names else None
     try:
         config = RunConfig.model_validate(
             {
                 **base.model_dump(),
+                "tune": tuned.model_dump() if tuned else None,
                 "out": out,
                 "data": {
                     "source": "demo",
@@ -68,6 +97,8 @@ def demo_command(
         raise fail(describe_error(exc)) from exc
     console.print("[bold]recommenders on protocol C[/] (15% of items held out as cold)")
     outcome = execute(config)
+    service = export_model(outcome, "tuned") if outcome.tuned is not None else None
+    print_headline(outcome)
     dataset = Dataset.load(outcome.data_dir)
     print_mapping("demo shop", dataset.stats())
     print_splits(dataset, seed)
@@ -78,6 +109,9 @@ def demo_command(
     console.print(f"  rejects      : {out / 'data' / 'rejects.csv'}")
     console.print(f"  results      : {out / 'results.json'}")
     console.print(f"  report       : {out / 'report' / 'report.html'}")
+    if service is not None:
+        console.print(f"  plan         : {out / 'plan.yaml'} (every trial's validation score)")
+        console.print(f"  service      : {out / 'service'}  (`shopaug serve {out / 'service'}`)")
     console.print(f"  stage cache  : {config.cache}  (a rerun reuses every stage)")
     console.print(
         f"  tracking     : {config.tracking_uri()}  (`mlflow ui --backend-store-uri URI`)"

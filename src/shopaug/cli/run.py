@@ -77,8 +77,9 @@ def run_command(
     export: Annotated[
         str | None,
         typer.Option(
-            help="'best' (highest validation NDCG@10) or a model label such as sasrec+aug: "
-            "refit it on every event as a servable version in OUT/service."
+            help="'best' (highest validation NDCG@10), 'tuned' (the tune section's model, with "
+            "its plan) or a model label such as sasrec+aug: refit it on every event as a "
+            "servable version in OUT/service."
         ),
     ] = None,
 ) -> None:
@@ -96,6 +97,10 @@ def export_model(outcome: RunOutcome, which: str) -> Path:
     from shopaug.serve.export import export_config, pick
 
     results = outcome.results["results"]
+    if which == "tuned":
+        if outcome.tuned is None:
+            raise fail("--export tuned: this run has no tune section")
+        which = outcome.tuned.model + ("+aug" if outcome.tuned.augment else "")
     try:
         record = pick(results, which)
         config = export_config(record, outcome.data_dir, results)

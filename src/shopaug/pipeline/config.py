@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Annotated, Any, Literal, get_args
+from typing import TYPE_CHECKING, Annotated, Any, Literal, get_args
 
 import yaml
 from pydantic import (
@@ -32,6 +32,10 @@ from shopaug.models import MODELS, ParameterError, check_model_params
 from shopaug.models.augmented import AugmentPlan
 from shopaug.models.params import did_you_mean
 from shopaug.workflow import Experiment
+from shopaug.workflow.space import SearchSpace
+
+if TYPE_CHECKING:
+    from shopaug.workflow.tune import TuneConfig, TunedPlan
 
 
 class ConfigError(ValueError):
@@ -141,6 +145,21 @@ class TrackingConfig(_Section):
     experiment: str = "shopaug"
 
 
+class TuneSection(_Section):
+    """``shopaug tune`` as the run's first step: the plan is chosen on validation for ``model``
+    and used by the augment stage (and only that model trains with it)."""
+
+    model: str = Field(description="The model the plan is chosen for (one of `models`).")
+    trials: int = Field(20, ge=1, description="Trials to fit (repeats of one are free).")
+    time_limit: float | None = Field(None, gt=0, description="Seconds; no new trial after.")
+    space: Path | None = Field(None, description="Search space YAML (default: the shipped one).")
+    min_gain: float = Field(0.01, ge=0, description="Share a plan must beat no augmentation by.")
+    seed: int = 0
+
+    def search_space(self) -> SearchSpace:
+        return SearchSpace.load(self.space)
+
+
 class RunConfig(_Section):
     """A whole run: data -> split -> encode -> augment -> train -> evaluate -> report."""
 
@@ -152,7 +171,13 @@ class RunConfig(_Section):
     encoder: EncoderConfig = EncoderConfig()
     generator: GeneratorConfig = GeneratorConfig()
     augment: AugmentPlan | None = Field(
-        None, description="If set, every model also trains on real + generated rows (MODEL+aug)."
+        None, description="If set, models also train on real + generated rows (MODEL+aug)."
+    )
+    augmented_models: list[str] | None = Field(
+        None, description="Models trained with the plan too (default: all; with tune: its model)."
+    )
+    tune: TuneSection | None = Field(
+        None, description="Choose the augmentation plan on validation first (shopaug tune)."
     )
     models: dict[str, dict[str, Any]] = Field(
         min_length=1, description="Model name -> parameters, in order; the first is the baseline."
@@ -166,6 +191,15 @@ class RunConfig(_Section):
     def _known_names(self) -> RunConfig:
         """Model, strategy and filter names and parameters are checked now, not mid-run."""
         self.models = {name: _model_params(name, params) for name, params in self.models.items()}
+        for name in self.augmented_models or []:
+            if name not in self.models:
+                raise ValueError(f"augmented_models: {name!r} is not among the models")
+        if self.tune is not None:
+            if self.augment is not None:
+                raise ValueError("augment: the tune section chooses the plan; give one of the two")
+            if self.tune.model not in self.models:
+                raise ValueError(f"tune.model: {self.tune.model!r} is not among the models")
+            self.tune.search_space().check(self.tune.model)
         if self.augment is not None:
             for name in self.augment.strategies:
                 if name not in STRATEGIES:
@@ -185,28 +219,59 @@ class RunConfig(_Section):
     def cache(self) -> Path:
         return self.cache_dir if self.cache_dir is not None else self.out / "cache"
 
-    def plan(self) -> AugmentPlan | None:
-        """The augmentation plan with the configured LLM backend given to ``llm-*`` strategies."""
-        if self.augment is None:
+    def plan(self, chosen: AugmentPlan | None = None) -> AugmentPlan | None:
+        """The augmentation plan (``chosen`` by the tune stage, or the config's) with the
+        configured LLM backend given to ``llm-*`` strategies."""
+        plan = chosen or self.augment
+        if plan is None:
             return None
-        params = {name: dict(p) for name, p in self.augment.params.items()}
-        for name in self.augment.strategies:
+        params = {name: dict(p) for name, p in plan.params.items()}
+        for name in plan.strategies:
             if name.startswith("llm-"):
                 params[name] = {
                     "generator": self.generator.backend,
                     "generator_params": self.generator.params,
                     **params.get(name, {}),
                 }
-        fields = self.augment.model_dump(exclude={"params"})
+        fields = plan.model_dump(exclude={"params"})
         return AugmentPlan(**fields, params=params)
 
-    def experiment(self, data: Path) -> Experiment:
-        """The experiment this run computes, reading the ingested data at ``data``."""
+    def tune_config(self, data: Path) -> TuneConfig:
+        """The tune section as ``shopaug tune`` takes it: this run's data, protocol and encoder,
+        and the model's configured parameters fixed."""
+        from shopaug.workflow.tune import TuneConfig
+
+        assert self.tune is not None
+        return TuneConfig(
+            data=data,
+            model=self.tune.model,
+            params=self.models[self.tune.model],
+            protocol=self.split.protocol,
+            trials=self.tune.trials,
+            time_limit=self.tune.time_limit,
+            seed=self.tune.seed,
+            min_gain=self.tune.min_gain,
+            encoder=self.encoder.model,
+            events=self.split.events,
+            split_seed=self.split.seed,
+            collapse_repeats=self.split.collapse_repeats,
+            embed_items=self.encoder.enabled,
+            work_dir=self.cache,
+        )
+
+    def experiment(self, data: Path, tuned: TunedPlan | None = None) -> Experiment:
+        """The experiment this run computes, reading the ingested data at ``data``; with the
+        tune stage's result, its model trains with the chosen plan and parameters."""
+        params = {name: p for name, p in self.models.items() if p}
+        augmented = self.augmented_models
+        if tuned is not None:
+            params[tuned.model] = {**params.get(tuned.model, {}), **tuned.params}
+            augmented = augmented or [tuned.model]
         return Experiment(
             data=data,
             protocol=self.split.protocol,
             models=list(self.models),
-            params={name: p for name, p in self.models.items() if p},
+            params=params,
             seeds=self.evaluation.seeds,
             split_seed=self.split.seed,
             ks=self.evaluation.ks,
@@ -216,7 +281,8 @@ class RunConfig(_Section):
             embed_items=self.encoder.enabled,
             n_resamples=self.evaluation.n_resamples,
             work_dir=self.cache,
-            augment=self.plan(),
+            augment=self.plan(tuned.augment if tuned else None),
+            augmented_models=augmented,
         )
 
     def tracking_uri(self) -> str:

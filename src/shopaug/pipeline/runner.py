@@ -1,9 +1,9 @@
 """``shopaug run``: the stages of one config in order, each reused from the cache when it can be.
 
-ingest -> encode -> augment -> train (one stage per model and variant) -> evaluate -> report.
+ingest -> [tune] -> encode -> augment -> train (one stage per model and variant) -> evaluate -> report.
 The split is recomputed on every run (it is a fast, seeded function of the ingested data), and
 everything the run produced is written to the run folder: ``results.json``, ``per_user.parquet``,
-``report/`` and ``run.json`` (the stages with their keys, reuse and times), so ``shopaug
+``plan.yaml`` (with a tune section), ``report/`` and ``run.json`` (the stages with their keys, reuse and times), so ``shopaug
 compare`` can read two run folders without the cache.
 """
 
@@ -20,6 +20,7 @@ from typing import Any
 from shopaug.pipeline.config import RunConfig
 from shopaug.pipeline.executor import make_executor
 from shopaug.pipeline.stages import (
+    PLAN_FILE,
     StageCache,
     StageRecord,
     load_augmented,
@@ -29,10 +30,12 @@ from shopaug.pipeline.stages import (
     run_evaluate,
     run_ingest,
     run_train,
+    run_tune,
     sharded_ranker,
 )
-from shopaug.progress import StageCallback, notifier, shares
+from shopaug.progress import StageCallback, notifier, shares, within
 from shopaug.workflow import prepare_training
+from shopaug.workflow.tune import TunedPlan
 
 #: Files of the evaluate stage copied into the run folder.
 RUN_FILES = ("results.json", "per_user.parquet")
@@ -48,6 +51,8 @@ class RunOutcome:
     report: Path | None = None
     tracking_run_id: str | None = None
     seconds: float = 0.0
+    #: The tune stage's plan (None without a tune section).
+    tuned: TunedPlan | None = None
 
     @property
     def data_dir(self) -> Path:
@@ -71,7 +76,19 @@ def run_pipeline(config: RunConfig, on_stage: StageCallback | None = None) -> Ru
     notify("ingest", 0.0)
     data = run_ingest(config.data, cache)
     stages.append(data)
-    experiment = config.experiment(data.path)
+    tuned = None
+    if config.tune is not None:
+        notify("tune", 0.05)
+        tuning = run_tune(
+            data, config.tune_config(data.path), config.tune.search_space(), cache,
+            within(notify, 0.05, 0.1, "tune "),
+        )  # fmt: skip
+        stages.append(tuning)
+        tuned = TunedPlan.load(tuning.path / PLAN_FILE)
+        outcome.tuned = tuned
+        config.out.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(tuning.path / PLAN_FILE, config.out / PLAN_FILE)
+    experiment = config.experiment(data.path, tuned)
 
     notify("split", 0.1)
     split, train = prepare_training(experiment.model_copy(update={"embed_items": False}))
@@ -85,7 +102,7 @@ def run_pipeline(config: RunConfig, on_stage: StageCallback | None = None) -> Ru
         train = replace(train, items=replace(train.items, embeddings=load_embeddings(encoded)))
         upstream["encode"] = encoded.key
 
-    plan = config.plan()
+    plan = experiment.augment
     augment: StageRecord | None = None
     if plan is not None:
         notify("augment", 0.25)

@@ -39,10 +39,12 @@ from shopaug.paths import process_alive
 from shopaug.pipeline import code_key
 from shopaug.pipeline.config import DataSource, DemoSource, RunDirSource
 from shopaug.pipeline.executor import Executor, LocalExecutor, chunks, shard_seed, user_shards
-from shopaug.progress import StageCallback
+from shopaug.progress import StageCallback, notifier
 from shopaug.workflow import AugmentedTrain, Experiment, ModelRuns, per_user_frame, run_model
 from shopaug.workflow.experiment import Ranker, json_default, summarize
 from shopaug.workflow.results import case_slices
+from shopaug.workflow.space import SearchSpace
+from shopaug.workflow.tune import TrialRecord, TuneConfig, TuneProgress, tune
 
 #: What marks a finished stage folder: the key material it was built from.
 DONE = "stage.json"
@@ -50,6 +52,7 @@ DONE = "stage.json"
 #: (:mod:`shopaug.pipeline.code_key`), plus the pipeline's own stage and sharding code.
 STAGE_ROOTS: dict[str, tuple[object, ...]] = {
     "ingest": (ingest, generate_demo_shop),
+    "tune": (tune,),
     "encode": (Dataset, TextEncoder),
     "augment": (generate, make_strategy, make_filter, filter_samples),
     "train": (run_model, make_model, evaluate_model),
@@ -171,6 +174,53 @@ def run_ingest(source: DataSource, cache: StageCache) -> StageRecord:
         return {"n_users": report.n_users, "rejected": report.rejected, **material}
 
     return cache.run("ingest", material, build)
+
+
+# ----------------------------------------------------------------------------------------------
+# tune
+# ----------------------------------------------------------------------------------------------
+
+#: The tune stage's output: the ``plan.yaml`` of ``shopaug tune``.
+PLAN_FILE = "plan.yaml"
+
+
+class _StageProgress(TuneProgress):
+    """Trials as the run's progress callback sees stages."""
+
+    def __init__(self, on_stage: StageCallback | None, trials: int) -> None:
+        self.notify, self.trials, self.done = notifier(on_stage), trials, 0
+
+    def trial_started(self, number: int, text: str) -> None:
+        self.notify(f"trial {number}: {text}", self.done / self.trials)
+
+    def trial_finished(self, record: TrialRecord, best: TrialRecord | None) -> None:
+        self.done += record.state != "repeat"
+
+
+def run_tune(
+    data: StageRecord,
+    config: TuneConfig,
+    space: SearchSpace,
+    cache: StageCache,
+    on_stage: StageCallback | None = None,
+) -> StageRecord:
+    """``plan.yaml``: the plan chosen on validation, with every trial (see ``shopaug tune``).
+
+    A time limit makes the number of trials depend on the machine, so a run with one is only
+    reused for the same limit, not reproduced exactly elsewhere.
+    """
+    material = {
+        "data": data.key,
+        "tune": config.model_dump(mode="json", exclude={"data", "work_dir"}),
+        "space": space.model_dump(mode="json"),
+    }
+
+    def build(folder: Path) -> dict[str, Any]:
+        plan = tune(config, space, _StageProgress(on_stage, config.trials))
+        plan.save(folder / PLAN_FILE)
+        return {"chosen_trial": plan.chosen_trial, "verdict": plan.verdict}
+
+    return cache.run("tune", material, build)
 
 
 # ----------------------------------------------------------------------------------------------

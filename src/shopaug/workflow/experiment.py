@@ -54,6 +54,9 @@ class Experiment(DataSetup):
     ks: tuple[int, ...] = (10, 20, 50)
     n_resamples: int = Field(1000, ge=100)
     augment: AugmentPlan | None = None
+    #: Labels of the models also trained with ``augment`` (None: all of them). A plan is chosen
+    #: for one model (``shopaug tune``); the others need not pay for training twice.
+    augmented_models: list[str] | None = None
 
     @field_validator("models")
     @classmethod
@@ -69,9 +72,9 @@ class Experiment(DataSetup):
         """Parameters are checked (and coerced) by each model's schema here, before any data is
         read, so a typo does not surface after an hour of ingest and training."""
         labels = model_labels(self.models)
-        for label in self.params:
+        for label in [*self.params, *(self.augmented_models or [])]:
             if label not in labels:
-                raise ValueError(f"params: {label!r} is not among the models {list(labels)}")
+                raise ValueError(f"{label!r} is not among the models {list(labels)}")
         self.params = {
             label: check_model_params(labels[label], params, label)
             for label, params in self.params.items()
@@ -80,11 +83,12 @@ class Experiment(DataSetup):
 
     def jobs(self, with_augmented: bool) -> list[tuple[str, str, bool]]:
         """``(label, registry name, augmented)`` of every model run, in report order."""
-        variants = (False, True) if with_augmented else (False,)
+        chosen = self.augmented_models
         return [
             (label, name, augmented)
             for label, name in model_labels(self.models).items()
-            for augmented in variants
+            for augmented in (False, True)
+            if not augmented or (with_augmented and (chosen is None or label in chosen))
         ]
 
 

@@ -119,6 +119,14 @@ class SearchSpace(BaseModel):
         except ValueError as exc:
             raise ValueError(f"{path}: {exc}") from exc
 
+    def without_text(self) -> SearchSpace:
+        """The space for data without item text embeddings: no strategy that needs them, and
+        neighbours by co-occurrence only."""
+        kept = [name for name in self.strategies if not STRATEGIES[name].needs_embeddings]
+        if not kept:
+            raise ValueError("every strategy of the space needs item text embeddings")
+        return self.model_copy(update={"strategies": kept, "correlation": "cooccurrence"})
+
     def strategy_sets(self) -> list[str]:
         """Every combination of 1 to ``max_strategies`` strategies, as ``"mask+insert"``."""
         most = min(self.max_strategies, len(self.strategies))

@@ -77,6 +77,11 @@ class TuneConfig(BaseModel):
     prune: bool = True
     encoder: str | None = None
     events: list[str] | None = None
+    split_seed: int = 0
+    collapse_repeats: bool = False
+    #: Encode item texts (text neighbours, cold-neighbours, content models); without, the space
+    #: loses what needs them.
+    embed_items: bool = True
     work_dir: Path = Path("runs/bench")
 
     @model_validator(mode="after")
@@ -91,6 +96,9 @@ class TuneConfig(BaseModel):
             protocol=protocol,
             encoder=self.encoder,
             events=self.events,
+            split_seed=self.split_seed,
+            collapse_repeats=self.collapse_repeats,
+            embed_items=self.embed_items,
             work_dir=self.work_dir,
         )
 
@@ -367,6 +375,8 @@ def tune(
     import optuna
 
     space = space or SearchSpace.load()
+    if not config.embed_items:
+        space = space.without_text()
     space.check(config.model)
     progress = progress or TuneProgress()
     started = time.perf_counter()
