@@ -94,3 +94,22 @@ def test_retrain_survives_mixed_time_precision_priceless_updates_and_bad_records
     assert seconds == ["00.000000", "01.250000", "02.000000"]
     assert len(log.quarantine.offsets()) == 3  # the Infinity item, the line, the event naming it
     assert Bundle.load(retrain(service_dir)).manifest.n_events == bundle.manifest.n_events
+
+
+def test_retrain_runs_the_versions_plan_again_on_data_plus_feedback(
+    shop_run: Path, tmp_path: Path
+) -> None:
+    from shopaug.serve.bundle import TrainConfig, train_bundle
+
+    plan = {"strategies": ["crop"], "params": {"crop": {"copies": 2}}, "filters": []}
+    config = TrainConfig(data=shop_run, model="markov", augment=plan, search=False)
+    first = Bundle.load(train_bundle(config, tmp_path / "svc"))
+    layout = RunLayout(tmp_path / "svc")
+    user, item = first.events["user_id"].iloc[0], first.items["item_id"].iloc[5]
+    FeedbackLog(layout.log_path).append([LogRecord("event", {"user_id": user, "item_id": item})])
+    second = Bundle.load(retrain(layout.run_dir)).manifest
+    assert second.augment == first.manifest.augment and second.augment is not None
+    assert second.n_events == first.manifest.n_events + 1
+    # Samples were generated again, from one more real event.
+    assert second.augmentation["kept"]["crop"] > 0
+    assert second.augmentation["real_events"] == first.manifest.augmentation["real_events"] + 1
