@@ -126,3 +126,19 @@ def test_without_text_drops_what_needs_item_embeddings():
     assert bare.strategies == ["mask", "insert"] and bare.correlation == "cooccurrence"
     with pytest.raises(ValueError, match="needs item text embeddings"):
         space(strategies=["cold-neighbours"]).without_text()
+
+
+def test_trial_zero_values_are_the_models_defaults_or_the_fixed_ones():
+    tuned = space(
+        model_params={
+            "content": {
+                "id_dropout": {"low": 0.3, "high": 0.9},
+                "hidden": [32, 128],  # the default, 64, is not a choice: left to the sampler
+            }
+        }
+    )
+    assert tuned.model_defaults("content", {}) == {"content.id_dropout": 0.3}
+    assert tuned.model_defaults("content", {"hidden": 128, "id_dropout": 0.5}) == {
+        "content.id_dropout": 0.5,
+        "content.hidden": 128,
+    }

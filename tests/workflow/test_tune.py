@@ -182,3 +182,13 @@ def test_config_is_validated_before_any_data_is_read(tmp_path):
         TuneConfig(data=tmp_path, model="sasrec", params={"hidden": -1})
     with pytest.raises(ValueError, match="trials"):
         TuneConfig(data=tmp_path, model="markov", trials=0)
+
+
+def test_trial_zero_is_the_model_with_its_default_parameters(shop_run):
+    from shopaug.models import model_class
+
+    order = {"markov": {"order": {"low": 1, "high": 5}}}
+    spaced = SearchSpace.model_validate({**SMALL.model_dump(), "model_params": order})
+    plan = tune(config(shop_run, trials=3), spaced)
+    default = model_class("markov").Params.model_fields["order"].default
+    assert plan.trials[0].augment is None and plan.trials[0].params == {"order": default}

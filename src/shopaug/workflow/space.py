@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from shopaug.augment import STRATEGIES
 from shopaug.filter import FILTERS
-from shopaug.models import check_model_params
+from shopaug.models import check_model_params, model_class
 from shopaug.models.augmented import AugmentPlan
 
 if TYPE_CHECKING:
@@ -126,6 +126,23 @@ class SearchSpace(BaseModel):
         if not kept:
             raise ValueError("every strategy of the space needs item text embeddings")
         return self.model_copy(update={"strategies": kept, "correlation": "cooccurrence"})
+
+    def model_defaults(self, model: str, fixed: dict[str, Any]) -> dict[str, Any]:
+        """Trial values of the model's tuned parameters at their defaults (or the ``fixed``
+        value given), where the space holds them: trial 0 is the model as it would be trained
+        without tuning. A default outside its range is left for the sampler to choose."""
+        fields = model_class(model).Params.model_fields
+        out = {}
+        for key, dimension in self.model_params.get(model, {}).items():
+            value = fixed.get(key, fields[key].default if key in fields else None)
+            inside = (
+                isinstance(value, int | float) and dimension.low <= value <= dimension.high
+                if isinstance(dimension, Range)
+                else value in dimension_values(dimension)
+            )
+            if value is not None and inside:
+                out[f"{model}.{key}"] = value
+        return out
 
     def strategy_sets(self) -> list[str]:
         """Every combination of 1 to ``max_strategies`` strategies, as ``"mask+insert"``."""

@@ -397,7 +397,8 @@ def tune(
         sampler=sampler(config.seed),
         pruner=optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=5),
     )
-    for values in [{"augment": False}, *space.start]:
+    baseline = {"augment": False, **space.model_defaults(config.model, config.params)}
+    for values in [baseline, *space.start]:
         study.enqueue_trial(values, skip_if_exists=True)
 
     def finished(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
