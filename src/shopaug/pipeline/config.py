@@ -243,21 +243,28 @@ class RunConfig(_Section):
 
         assert self.tune is not None
         return TuneConfig(
-            data=data,
+            **self.data_setup(data),
             model=self.tune.model,
             params=self.models[self.tune.model],
-            protocol=self.split.protocol,
             trials=self.tune.trials,
             time_limit=self.tune.time_limit,
             seed=self.tune.seed,
             min_gain=self.tune.min_gain,
-            encoder=self.encoder.model,
-            events=self.split.events,
-            split_seed=self.split.seed,
-            collapse_repeats=self.split.collapse_repeats,
-            embed_items=self.encoder.enabled,
-            work_dir=self.cache,
         )
+
+    def data_setup(self, data: Path) -> dict[str, Any]:
+        """The :class:`~shopaug.workflow.DataSetup` fields of this run (the ingested ``data``):
+        what the tune stage and the experiment both read the data with."""
+        return {
+            "data": data,
+            "protocol": self.split.protocol,
+            "split_seed": self.split.seed,
+            "events": self.split.events,
+            "collapse_repeats": self.split.collapse_repeats,
+            "encoder": self.encoder.model,
+            "embed_items": self.encoder.enabled,
+            "work_dir": self.cache,
+        }
 
     def experiment(self, data: Path, tuned: TunedPlan | None = None) -> Experiment:
         """The experiment this run computes, reading the ingested data at ``data``; with the
@@ -268,19 +275,12 @@ class RunConfig(_Section):
             params[tuned.model] = {**params.get(tuned.model, {}), **tuned.params}
             augmented = augmented or [tuned.model]
         return Experiment(
-            data=data,
-            protocol=self.split.protocol,
+            **self.data_setup(data),
             models=list(self.models),
             params=params,
             seeds=self.evaluation.seeds,
-            split_seed=self.split.seed,
             ks=self.evaluation.ks,
-            events=self.split.events,
-            collapse_repeats=self.split.collapse_repeats,
-            encoder=self.encoder.model,
-            embed_items=self.encoder.enabled,
             n_resamples=self.evaluation.n_resamples,
-            work_dir=self.cache,
             augment=self.plan(tuned.augment if tuned else None),
             augmented_models=augmented,
         )

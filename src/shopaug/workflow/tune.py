@@ -91,16 +91,9 @@ class TuneConfig(BaseModel):
         return self
 
     def setup(self, protocol: Protocol) -> DataSetup:
-        return DataSetup(
-            data=self.data,
-            protocol=protocol,
-            encoder=self.encoder,
-            events=self.events,
-            split_seed=self.split_seed,
-            collapse_repeats=self.collapse_repeats,
-            embed_items=self.embed_items,
-            work_dir=self.work_dir,
-        )
+        """The data setup of the trials: this config's fields, with the protocol resolved."""
+        shared = set(DataSetup.model_fields) - {"protocol"}
+        return DataSetup(**self.model_dump(include=shared), protocol=protocol)
 
     def resolve_protocol(self) -> Protocol:
         """``auto``: protocol T (a time split) when the events have timestamps, else W."""
