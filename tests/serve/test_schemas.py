@@ -76,3 +76,14 @@ def test_numbers_and_flags_are_strict_and_texts_writable_as_utf8() -> None:
         Event.model_validate({"user_id": "\ud800", "item_id": "i"})
     with pytest.raises(ValidationError, match="unicode"):
         Item.model_validate({"item_id": "i", "title": "ok", "description": "bad \udc00"})
+
+
+@pytest.mark.parametrize("blank", ["\x1f", " \x1c\x1d ", "\t\n"])
+def test_ids_and_titles_of_only_whitespace_are_refused(blank: str) -> None:
+    # Python's strip, which the index applies, removes these; pydantic's own stripping keeps
+    # U+001C..U+001F, which let such an id through to a server error (found by schemathesis).
+    with pytest.raises(ValidationError, match="empty or only whitespace"):
+        Item(item_id=blank, title="lamp")
+    with pytest.raises(ValidationError, match="empty or only whitespace"):
+        Item(item_id="x", title=blank)
+    assert Item(item_id=" \x1fx\x1f ", title=" lamp ").item_id == "x"

@@ -46,9 +46,19 @@ def canonical_time(value: datetime) -> str:
     return _utc(value).isoformat(timespec="microseconds")
 
 
+def _stripped(value: str) -> str:
+    """Stripped as Python strips (every later stage does), which also removes the control
+    characters U+001C to U+001F that pydantic's own stripping keeps: an id made of them alone is
+    a 422 here, not an empty id the index refuses with a server error."""
+    value = value.strip()
+    if not value:
+        raise ValueError("must not be empty or only whitespace")
+    return value
+
+
 # pydantic itself refuses a lone surrogate in any text: JSON can spell one, UTF-8 cannot hold it.
-Id = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=256)]
-Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=1000)]
+Id = Annotated[str, StringConstraints(min_length=1, max_length=256), AfterValidator(_stripped)]
+Title = Annotated[str, StringConstraints(min_length=1, max_length=1000), AfterValidator(_stripped)]
 Brand = Annotated[str, StringConstraints(max_length=256)]
 CategoryPath = Annotated[str, StringConstraints(max_length=1000)]
 Text = Annotated[str, StringConstraints(max_length=10_000)]
