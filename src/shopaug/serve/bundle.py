@@ -126,10 +126,8 @@ class TrainConfig(FitSpec):
         """
         given = fields.pop("params", {})
         params = {**plan.params, **given}
-        stops_early = issubclass(model_class(plan.model), EarlyStopping)
-        refit = fields.get("protocol", "none") == "none" and stops_early and plan.best_epoch
-        if refit and "epochs" not in given:
-            params["epochs"] = plan.best_epoch
+        if fields.get("protocol", "none") == "none" and "epochs" not in given:
+            params = refit_params(plan.model, params, plan.best_epoch)
         tuning = {
             "plan_file": str(plan_path),
             "protocol": plan.protocol,
@@ -141,6 +139,15 @@ class TrainConfig(FitSpec):
             "trials": len(plan.trials),
         }
         return cls(model=plan.model, params=params, augment=plan.augment, tuning=tuning, **fields)
+
+
+def refit_params(model: str, params: dict[str, Any], best_epoch: int | None) -> dict[str, Any]:
+    """``params`` for a refit on every event: an early-stopped model has no validation left to
+    stop on, so it trains the ``best_epoch`` epochs its validation peaked at (the usual refit
+    once the epoch count is chosen); other models, or no known epoch, keep ``params``."""
+    if best_epoch and issubclass(model_class(model), EarlyStopping):
+        return {**params, "epochs": int(best_epoch)}
+    return params
 
 
 @dataclass(frozen=True)

@@ -12,8 +12,7 @@ import statistics
 from pathlib import Path
 from typing import Any
 
-from shopaug.models import EarlyStopping, model_class
-from shopaug.serve.bundle import TrainConfig
+from shopaug.serve.bundle import TrainConfig, refit_params
 
 
 def validation_means(results: list[dict[str, Any]]) -> dict[str, float]:
@@ -43,10 +42,9 @@ def export_config(record: dict[str, Any], data: Path, results: list[dict[str, An
     """How to refit the chosen model for serving (see the module docstring)."""
     config = record["config"]
     name = config["estimator"]
-    params = dict(config["params"])
     epochs = [e for e in record.get("valid_best_epoch", []) if e is not None]
-    if issubclass(model_class(name), EarlyStopping) and epochs:
-        params["epochs"] = int(statistics.median(epochs))
+    best = int(statistics.median(epochs)) if epochs else None
+    params = refit_params(name, dict(config["params"]), best)
     augmented = record["model"].endswith("+aug")
     scores = validation_means(results)
     return TrainConfig(
