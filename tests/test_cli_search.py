@@ -80,3 +80,29 @@ def test_bench_search_holdout_tests_on_held_out_items_queries(shop_run, tmp_path
     assert set(outcome["results"]["bm25"]["metrics"]) == {"all", "round-trip-kept"}
     refused = runner.invoke(app, [*args, "--regime", "real+synthetic"])
     assert refused.exit_code == 2 and "drop regime real+synthetic" in refused.output
+
+
+def test_bench_search_on_a_query_file_runs_without_a_regime(shop_run, tmp_path, monkeypatch):
+    monkeypatch.setenv("SHOPAUG_CACHE_DIR", str(tmp_path / "cache"))
+    run, shop = shop_run
+    judgments = tmp_path / "judgments.csv"
+    titles = shop.items["title"].str.lower().str.split().str[:3].str.join(" ")
+    pd.DataFrame({"query": titles, "item_id": shop.items["item_id"]}).head(30).to_csv(
+        judgments, index=False
+    )
+    out = tmp_path / "judged.json"
+    args = ["bench", "search", "--data", str(run), "--out", str(out), "--queries", str(judgments)]
+    result = runner.invoke(
+        app, [*args, "--max-steps", "1", "--batch-size", "4", "--work-dir", str(tmp_path / "w")]
+    )
+    assert result.exit_code == 0, result.output
+    outcome = json.loads(out.read_text())
+    assert outcome["config"]["regimes"] == ["zero-shot", "synthetic"]
+    assert set(outcome["results"]) == {
+        "bm25",
+        *(f"{m}:{r}" for m in ("dense", "hybrid") for r in ("zero-shot", "synthetic")),
+    }
+    assert outcome["data"]["slices"].startswith("query log")  # traffic, not judgments per query
+    assert "slices by traffic from: query log" in result.output
+    refused = runner.invoke(app, [*args, "--regime", "real+synthetic"])
+    assert refused.exit_code == 2 and "drop regime real+synthetic" in refused.output

@@ -57,8 +57,15 @@ def test_graph_is_exported_once_and_reused(onnx_encoder, graph_dir, monkeypatch)
     np.testing.assert_array_equal(again.encode(["gloves"]), onnx_encoder.encode(["gloves"]))
 
 
-def _model_copy(tmp_path: Path, pooling: dict[str, bool] | None = None) -> Path:
-    """The packaged model's files linked into a new folder, with another pooling config."""
+def _model_copy(
+    tmp_path: Path,
+    pooling: dict[str, object] | None = None,
+    module_types: list[str] | None = None,
+    replace_pooling: bool = False,
+) -> Path:
+    """The packaged model's files linked into a new folder, with another pooling config (merged
+    into the old one, or replacing it) and other module types in modules.json (as many modules
+    as types: fewer drops the last steps)."""
     source = default_model_path()
     copy = tmp_path / "model"
     for file in source.rglob("*"):
@@ -68,9 +75,16 @@ def _model_copy(tmp_path: Path, pooling: dict[str, bool] | None = None) -> Path:
             target.symlink_to(file)
     if pooling is not None:
         config = copy / "1_Pooling" / "config.json"
-        settings = json.loads(config.read_text()) | pooling
+        settings = pooling if replace_pooling else json.loads(config.read_text()) | pooling
         config.unlink()
         config.write_text(json.dumps(settings))
+    if module_types is not None:
+        modules_file = copy / "modules.json"
+        modules = json.loads(modules_file.read_text())[: len(module_types)]
+        modules_file.unlink()
+        for module, kind in zip(modules, module_types, strict=True):
+            module["type"] = kind
+        modules_file.write_text(json.dumps(modules))
     return copy
 
 
@@ -90,3 +104,64 @@ def test_folder_without_modules_file_is_refused(tmp_path) -> None:
 
 def test_mean_pooling_copy_is_supported(tmp_path) -> None:
     assert onnx_unsupported_reason(_model_copy(tmp_path)) is None
+
+
+#: What sentence-transformers 6.2 writes to modules.json and 1_Pooling/config.json.
+ST6_TYPES = [
+    "sentence_transformers.base.modules.transformer.Transformer",
+    "sentence_transformers.sentence_transformer.modules.pooling.Pooling",
+    "sentence_transformers.base.modules.normalize.Normalize",
+]
+ST6_POOLING = {"embedding_dimension": 384, "pooling_mode": "mean", "include_prompt": True}
+
+
+def test_module_names_and_pooling_of_sentence_transformers_6_are_supported(tmp_path) -> None:
+    modern = _model_copy(tmp_path, ST6_POOLING, ST6_TYPES, replace_pooling=True)
+    assert onnx_unsupported_reason(modern) is None
+    two_steps = _model_copy(tmp_path / "b", ST6_POOLING, ST6_TYPES[:2], replace_pooling=True)
+    assert onnx_unsupported_reason(two_steps) is None
+    cls = _model_copy(tmp_path / "c", {"pooling_mode": "cls"}, ST6_TYPES, replace_pooling=True)
+    assert "['cls'] is not mean pooling" in onnx_unsupported_reason(cls)
+
+
+def test_other_modules_are_refused_naming_the_pipeline(tmp_path) -> None:
+    dense = "sentence_transformers.base.modules.dense.Dense"
+    odd = _model_copy(tmp_path, module_types=[*ST6_TYPES[:2], dense])
+    assert dense in onnx_unsupported_reason(odd)
+
+
+@pytest.fixture(scope="module")
+def saved_by_installed_release(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The packaged model saved again by the installed sentence-transformers, as a fine-tune
+    made here is saved (its module names and config layout, whatever the release)."""
+    from sentence_transformers import SentenceTransformer
+
+    out = tmp_path_factory.mktemp("resaved") / "model"
+    SentenceTransformer(str(default_model_path()), device="cpu", local_files_only=True).save(
+        str(out)
+    )
+    return out
+
+
+def test_a_model_saved_by_the_installed_release_runs_on_onnx(
+    saved_by_installed_release: Path, graph_dir: Path, tmp_path: Path
+) -> None:
+    assert onnx_unsupported_reason(saved_by_installed_release) is None
+    encoder = OnnxSentenceEncoder(saved_by_installed_release, threads=1, cache_dir=graph_dir)
+    assert encoder.max_length == 256  # 6.x writes no max_seq_length: the tokenizer's limit
+    reference = TextEncoder(saved_by_installed_release, cache_dir=tmp_path).encode(QUERIES)
+    np.testing.assert_allclose(encoder.encode(QUERIES), reference, atol=1e-5)
+
+
+def test_a_lowercasing_transformer_lowercases_before_the_graph(tmp_path, graph_dir) -> None:
+    lowering = _model_copy(tmp_path)
+    config = lowering / "sentence_bert_config.json"
+    settings = json.loads(config.read_text()) | {"do_lower_case": True}
+    config.unlink()
+    config.write_text(json.dumps(settings))
+    assert onnx_unsupported_reason(lowering) is None
+    encoder = OnnxSentenceEncoder(lowering, threads=1, cache_dir=graph_dir)
+    assert encoder.lower_case
+    texts = ["Cordless DRILL", "ÜBERRASCHUNG Lötkolben"]
+    reference = TextEncoder(lowering, cache_dir=tmp_path / "cache").encode(texts)
+    np.testing.assert_allclose(encoder.encode(texts), reference, atol=1e-5)

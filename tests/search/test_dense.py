@@ -54,13 +54,25 @@ def test_query_encoder_backends_give_the_same_vectors(encoder) -> None:
     np.testing.assert_allclose(on_onnx, encoder.encode(queries), atol=1e-5)
 
 
-def test_auto_backend_falls_back_to_torch_with_the_reason(encoder, monkeypatch) -> None:
+def test_auto_backend_falls_back_to_torch_with_the_reason(encoder, monkeypatch, caplog) -> None:
     def unavailable(*args: object, **kwargs: object) -> None:
         raise OnnxUnavailable("onnxruntime is not installed")
 
     monkeypatch.setattr(dense_module, "OnnxSentenceEncoder", unavailable)
     auto = QueryEncoder(encoder.model, backend="auto")
-    assert auto.runtime == "torch" and "onnxruntime" in auto.fallback_reason
+    with caplog.at_level("WARNING", logger="shopaug.search.dense"):
+        assert auto.runtime == "torch" and "onnxruntime" in auto.fallback_reason
+    warned = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert (
+        len(warned) == 1 and "PyTorch" in warned[0] and "onnxruntime is not installed" in warned[0]
+    )
     np.testing.assert_allclose(auto.encode("dog bed"), encoder.encode(["dog bed"])[0], atol=1e-5)
     with pytest.raises(OnnxUnavailable):
         QueryEncoder(encoder.model, backend="onnx").encode("dog bed")
+
+
+def test_chosen_torch_backend_does_not_warn(encoder, monkeypatch, caplog) -> None:
+    monkeypatch.setattr(dense_module, "_sentence_model", lambda path, device: object())
+    with caplog.at_level("WARNING", logger="shopaug.search.dense"):
+        assert QueryEncoder(encoder.model, backend="torch").runtime == "torch"
+    assert not caplog.records

@@ -84,3 +84,26 @@ def test_precomputed_item_vectors_are_used_as_given(catalog: pd.DataFrame, encod
     assert (engine.dense.vectors == vectors).all()
     with pytest.raises(ValueError, match="3 rows for 8 catalog rows"):
         SearchEngine.build(catalog, encoder=encoder, item_vectors=vectors[:3])
+
+
+def test_catalog_encoding_reports_items_done(
+    catalog: pd.DataFrame, encoder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from shopaug.search import engine as engine_module
+
+    monkeypatch.setattr(engine_module, "ENCODE_STEP", 3)
+    calls: list[tuple[int, int]] = []
+    followed = SearchEngine.build(catalog, encoder=encoder, on_items=lambda *c: calls.append(c))
+    assert calls == [(0, 8), (3, 8), (6, 8), (8, 8)]
+    plain = SearchEngine.build(catalog, encoder=encoder)
+    assert (followed.dense.vectors == plain.dense.vectors).all()  # steps change nothing
+
+
+def test_a_bm25_engine_saved_over_a_hybrid_one_leaves_no_dense_index(
+    hybrid: SearchEngine, catalog: pd.DataFrame, tmp_path: Path
+) -> None:
+    hybrid.save(tmp_path / "index")
+    SearchEngine.build(catalog, SearchConfig(mode="bm25")).save(tmp_path / "index")
+    back = SearchEngine.load(tmp_path / "index")
+    assert back.dense is None and back.config.mode == "bm25"
+    assert not (tmp_path / "index" / "vectors.npy").exists()

@@ -10,8 +10,10 @@ from pydantic import ValidationError
 from shopaug.data.errors import DataError
 from shopaug.search import SearchConfig, SearchEngine
 from shopaug.search.evaluate import (
+    METRICS,
     SearchBenchConfig,
     compare,
+    default_regimes,
     holdout_split,
     query_buckets,
     read_pairs_file,
@@ -19,6 +21,7 @@ from shopaug.search.evaluate import (
     score_system,
     split_log,
     summarise,
+    traffic_slices,
 )
 
 
@@ -162,3 +165,70 @@ def test_holdout_refuses_a_query_file_and_real_queries(tmp_path: Path) -> None:
     with pytest.raises(ValidationError, match="drop regime real"):
         SearchBenchConfig(data=tmp_path, holdout_items=0.2)
     assert SearchBenchConfig(data=tmp_path, holdout_items=0.2, regimes=["zero-shot"])
+
+
+def test_a_query_file_gets_the_regimes_that_need_no_log(tmp_path: Path) -> None:
+    queries = tmp_path / "q.csv"
+    assert default_regimes(None) == ["zero-shot", "synthetic", "real+synthetic"]
+    assert default_regimes(None, queries) == ["zero-shot", "synthetic"]
+    assert default_regimes(0.2) == ["zero-shot", "synthetic"]
+    config = SearchBenchConfig(
+        data=tmp_path, queries=queries, regimes=default_regimes(None, queries)
+    )
+    assert config.regimes == ["zero-shot", "synthetic"]
+    with pytest.raises(ValidationError, match="drop regime real"):
+        SearchBenchConfig(data=tmp_path, queries=queries)
+
+
+def judgments(frequency: list[int] | None = None) -> pd.DataFrame:
+    """Relevance judgments: "many" has four relevant items, "popular" one."""
+    frame = pd.DataFrame(
+        {
+            "query": ["many"] * 4 + ["Popular", "some", "rare"],
+            "item_id": ["A1", "A2", "A3", "A4", "A5", "A6", "A7"],
+        }
+    )
+    if frequency is not None:
+        frame["frequency"] = frequency
+    return frame
+
+
+def test_slices_of_a_query_file_follow_its_frequency_not_its_rows(tmp_path: Path) -> None:
+    config = SearchBenchConfig(data=tmp_path, queries=tmp_path / "q.csv", regimes=["zero-shot"])
+    buckets, basis = traffic_slices(config, None, judgments([2, 2, 2, 2, 90, 30, 0]))
+    # by rows, "many" (four relevant items) would be the head query
+    assert buckets == {"Popular": "head", "some": "tail", "many": "tail", "rare": "tail"}
+    assert "frequency column" in basis
+
+
+def test_without_frequency_a_query_file_is_sliced_by_the_log(tmp_path: Path) -> None:
+    config = SearchBenchConfig(data=tmp_path, queries=tmp_path / "q.csv", regimes=["zero-shot"])
+    log = pd.DataFrame({"query": ["popular"] * 8 + ["some"] * 4 + ["many", "other"] * 2})
+    buckets, basis = traffic_slices(config, log, judgments())  # "rare" is not in the log
+    assert buckets == {"Popular": "head", "some": "tail", "many": "tail", "rare": "tail"}
+    assert basis.startswith("query log")
+
+
+def test_without_frequency_or_log_there_are_no_traffic_slices(tmp_path: Path, caplog) -> None:
+    config = SearchBenchConfig(data=tmp_path, queries=tmp_path / "q.csv", regimes=["zero-shot"])
+    with caplog.at_level("WARNING", logger="shopaug.search.evaluate"):
+        buckets, basis = traffic_slices(config, None, judgments())
+    assert buckets is None and "no frequency column" in basis and "no query log" in basis
+    assert "no frequency column" in caplog.text
+    queries = ["many", "rare"]
+    scored = {"queries": queries, "values": {m: np.ones(2) for m in METRICS}, "seconds": np.ones(2)}
+    assert set(summarise(scored, None, 100)["metrics"]) == {"all"}
+    both = {"a": scored, "b": scored}
+    assert {c["slice"] for c in compare("a", "b", both, None, 100)} == {"all"}
+
+
+def test_query_file_frequency_is_checked(tmp_path: Path) -> None:
+    path = tmp_path / "q.csv"
+    judgments([2, 2, 2, 2, 90, 30, 0]).to_csv(path, index=False)
+    assert read_query_file(path)["frequency"].tolist() == [2, 2, 2, 2, 90, 30, 0]
+    judgments([2, 2, 3, 2, 90, 30, 0]).to_csv(path, index=False)
+    with pytest.raises(DataError, match="'many' has different frequency values"):
+        read_query_file(path)
+    judgments([2, 2, 2, 2, 90, -1, 0]).to_csv(path, index=False)
+    with pytest.raises(DataError, match="row 5: frequency '-1' is not a count"):
+        read_query_file(path)

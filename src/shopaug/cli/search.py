@@ -1,28 +1,75 @@
-"""``shopaug search`` (a quick look at results) and ``shopaug bench search`` (the comparison)."""
+"""``shopaug search index`` (build and save a catalog's index once), ``shopaug search`` (query it:
+a quick look at results) and ``shopaug bench search`` (the comparison)."""
 
 from __future__ import annotations
 
 import html
 import json
 import re
+import shutil
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
+import click
 import typer
+import typer.core
 from pydantic import ValidationError
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    ProgressColumn,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 from rich.table import Table
 from rich.text import Text
 
-from shopaug.cli.app import app, console, fail, stage_progress
+from shopaug.cli.app import app, console, fail, print_mapping, stage_progress
 from shopaug.cli.bench import bench_app
 from shopaug.data.errors import DataError
 
 if TYPE_CHECKING:
-    from shopaug.search import SearchEngine
+    import pandas as pd
+    from rich.progress import Task
+
+    from shopaug.encode import TextEncoder
+    from shopaug.search import SearchConfig, SearchEngine
+    from shopaug.search.engine import ItemsCallback
 
 _EM = re.compile(r"<em>(.*?)</em>")
 SHOWN_FIELDS = ("title", "brand", "categories")
 BENCH_METRICS = ("ndcg@10", "recall@10", "recall@100", "mrr")
+MODES = ("bm25", "dense", "hybrid")
+INDEX_FILE = "search.json"
+
+
+class QueryByDefault(typer.core.TyperGroup):
+    """A command group whose first argument, when it names none of its commands, starts the
+    default command: ``shopaug search SOURCE QUERY`` stays the short form of ``shopaug search
+    query SOURCE QUERY`` next to ``shopaug search index``. (A SOURCE folder named ``index`` or
+    ``query`` is written ``./index``.)"""
+
+    default_command = "query"
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if args and args[0] not in self.commands and args[0] not in ctx.help_option_names:
+            args = [self.default_command, *args]
+        return super().parse_args(ctx, args)
+
+
+search_app = typer.Typer(
+    cls=QueryByDefault,
+    help="Product search over a catalog: `shopaug search index DATA --out DIR` builds and saves "
+    "the index once; `shopaug search DIR QUERY` (short for `shopaug search query DIR QUERY`) "
+    "answers from it in milliseconds.",
+    no_args_is_help=True,
+)
+app.add_typer(search_app, name="search")
 
 
 def marked(value: str) -> Text:
@@ -36,53 +83,255 @@ def marked(value: str) -> Text:
     return text
 
 
-def open_engine(source: Path, mode: str, encoder: str | None) -> SearchEngine:
-    """A saved engine folder (search.json) is loaded; a run folder is indexed now."""
-    from shopaug.data.dataset import Dataset
-    from shopaug.search import SearchConfig, SearchEngine
+# --- building and opening an index ------------------------------------------------------------
 
-    if (source / "search.json").exists():
-        return SearchEngine.load(source)
+
+class ItemRateColumn(ProgressColumn):
+    """Items per second: rich's own speed column counts bytes."""
+
+    def render(self, task: Task) -> Text:
+        speed = task.finished_speed or task.speed
+        shown = "? items/s" if speed is None else f"{speed:,.0f} items/s"
+        return Text(shown, style="progress.data.speed")
+
+
+@contextmanager
+def encoding_progress(description: str) -> Iterator[ItemsCallback]:
+    """A bar over the catalog's items with count, items/s, elapsed time and ETA: encoding is
+    most of an index build (minutes for a large catalog on a CPU)."""
+    columns = (
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        ItemRateColumn(),
+        TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, console=console) as progress:
+        task = progress.add_task(description, total=None)
+
+        def update(done: int, total: int) -> None:
+            progress.update(task, completed=done, total=total)
+
+        yield update
+
+
+def check_mode(mode: str) -> str:
+    """``mode`` if it is a search mode, else a one-line error naming ``--mode``."""
+    if mode not in MODES:
+        raise fail(f"--mode {mode!r}: use bm25, dense or hybrid")
+    return mode
+
+
+def item_encoder(encoder: str | None) -> TextEncoder:
+    """The catalog's text encoder, checked before any data is read: a wrong ``--encoder`` fails
+    at once, not after minutes of loading."""
+    from shopaug.encode import TextEncoder
+
     try:
-        items = Dataset.load(source).items
+        return TextEncoder(encoder)
+    except (FileNotFoundError, ImportError) as exc:
+        option = "--encoder" if encoder is not None else "default encoder"
+        raise fail(f"{option}: {exc}") from exc
+
+
+def read_catalog(source: Path) -> pd.DataFrame:
+    """The items of an ingested run folder (only the catalog table: events are not needed)."""
+    from shopaug.data.store import DatasetStore
+
+    store = DatasetStore(source)
+    try:
+        store.require()
+        return store.read("items")
     except DataError as exc:
-        raise fail(str(exc)) from exc
-    with console.status(f"indexing {len(items):,} items ({mode})"):
-        return SearchEngine.build(items, SearchConfig(mode=mode, encoder=encoder))
+        raise fail(f"{exc}; or give a search index saved by `shopaug search index`") from exc
 
 
-@app.command("search")
+def build_engine(items: pd.DataFrame, config: SearchConfig) -> SearchEngine:
+    """Index ``items``; dense and hybrid encode the catalog under a bar with items/s and ETA."""
+    from shopaug.search import SearchEngine
+
+    if config.mode == "bm25":
+        with console.status(f"indexing {len(items):,} items (bm25)"):
+            return SearchEngine.build(items, config)
+    encoder = item_encoder(config.encoder)
+    with encoding_progress(f"encoding {len(items):,} items") as on_items:
+        return SearchEngine.build(items, config, encoder=encoder, on_items=on_items)
+
+
+def load_index(folder: Path) -> SearchEngine:
+    """A saved index, or a one-line error naming the file that is missing or broken."""
+    from shopaug.search import SearchEngine
+
+    try:
+        return SearchEngine.load(folder)
+    except (OSError, ValueError) as exc:  # also JSON, Parquet and config validation errors
+        raise fail(f"{folder}: not a loadable search index: {exc}") from exc
+
+
+def open_engine(source: Path, mode: str | None, encoder: str | None) -> SearchEngine:
+    """A saved engine folder (search.json) is loaded, nothing encoded; a run folder is indexed
+    now, which is why a saved index is the way to query more than once."""
+    from shopaug.search import SearchConfig
+
+    if (source / INDEX_FILE).exists():
+        engine = load_index(source)
+        _same_encoder(engine, source, encoder)
+        return engine
+    items = read_catalog(source)
+    engine = build_engine(items, SearchConfig(mode=mode or "hybrid", encoder=encoder))
+    console.print(
+        f"indexed {source} for this query only; build it once with `shopaug search index "
+        f"{source} --out DIR` and query DIR to answer in milliseconds",
+        highlight=False,
+    )
+    return engine
+
+
+def _same_encoder(engine: SearchEngine, source: Path, encoder: str | None) -> None:
+    """Queries must be encoded by the model that encoded the saved index's items."""
+    if encoder is None:
+        return
+    saved = engine.config.encoder
+    if saved is None or Path(saved).resolve() != Path(encoder).resolve():
+        raise fail(
+            f"--encoder {encoder!r}: {source} was built with {saved or 'the default encoder'}; "
+            "queries need the same model: drop --encoder, or build an index with this one"
+        )
+
+
+def _writable_index_dir(out: Path) -> None:
+    """``--out`` may be new, empty, or a saved index (replaced); anything else is refused, so a
+    build never mixes its files into a folder of other data."""
+    if not out.exists():
+        return
+    if not out.is_dir():
+        raise fail(f"--out {out}: is a file; give a folder for the index")
+    if any(out.iterdir()) and not (out / INDEX_FILE).exists():
+        raise fail(
+            f"--out {out}: folder holds other files and no {INDEX_FILE}; give a new or empty "
+            "folder (a saved search index there is replaced)"
+        )
+
+
+def save_index(engine: SearchEngine, out: Path) -> None:
+    """Write the index beside ``out`` and swap it in: an interrupted build leaves the old index
+    (or none), never half of one, and a replaced index keeps no stale files."""
+    out = out.absolute()
+    partial = out.with_name(f".{out.name}.partial")
+    previous = out.with_name(f".{out.name}.previous")
+    for leftover in (partial, previous):
+        shutil.rmtree(leftover, ignore_errors=True)
+    engine.save(partial)
+    if out.exists():
+        out.rename(previous)
+    partial.rename(out)
+    shutil.rmtree(previous, ignore_errors=True)
+
+
+@search_app.command("index")
+def index(
+    data: Annotated[Path, typer.Argument(help="Run folder of `shopaug ingest`.")],
+    out: Annotated[
+        Path,
+        typer.Option(
+            "--out", "-o", help="Folder to save the index in: new, empty, or an index to replace."
+        ),
+    ],
+    mode: Annotated[
+        str, typer.Option(help="bm25 (no encoding), dense or hybrid: what the index can serve.")
+    ] = "hybrid",
+    encoder: Annotated[
+        str | None, typer.Option(help="Local sentence-transformers model (e.g. a fine-tune).")
+    ] = None,
+) -> None:
+    """Build a catalog's search index once and save it.
+
+    `shopaug search OUT QUERY` then loads it and answers in milliseconds, without encoding the
+    catalog again; so does SearchEngine.load(OUT) in Python.
+    """
+    from shopaug.search import SearchConfig
+
+    check_mode(mode)
+    _writable_index_dir(out)
+    if mode != "bm25":
+        item_encoder(encoder)  # fails now on a wrong --encoder, before the catalog is read
+    started = time.perf_counter()
+    items = read_catalog(data)
+    engine = build_engine(items, SearchConfig(mode=mode, encoder=encoder))
+    save_index(engine, out)
+    print_mapping(
+        f"search index {out}",
+        {
+            "items": len(engine),
+            "mode": engine.config.mode,
+            "dense index": engine.dense.kind if engine.dense is not None else "-",
+            "encoder": "-" if mode == "bm25" else engine.config.encoder or "default (MiniLM)",
+            "seconds": round(time.perf_counter() - started, 1),
+        },
+    )
+    console.print(f'query it with: shopaug search {out} "dog bed"', highlight=False)
+
+
+@search_app.command("query")
 def search(
-    source: Annotated[Path, typer.Argument(help="Run folder, or a saved search index folder.")],
+    source: Annotated[
+        Path,
+        typer.Argument(
+            help="Saved index of `shopaug search index` (fast), or a run folder (indexed now)."
+        ),
+    ],
     query: Annotated[str, typer.Argument(help="What to search for.")],
     k: Annotated[int, typer.Option("-k", help="Results to show.", min=1)] = 10,
     category: Annotated[str | None, typer.Option(help="Any level of the category path.")] = None,
     brand: Annotated[str | None, typer.Option(help="Exact brand (any case).")] = None,
     min_price: Annotated[float | None, typer.Option(help="Lowest price.")] = None,
     max_price: Annotated[float | None, typer.Option(help="Highest price.")] = None,
-    mode: Annotated[str, typer.Option(help="bm25, dense or hybrid.")] = "hybrid",
+    mode: Annotated[
+        str | None,
+        typer.Option(help="bm25, dense or hybrid (default: the saved index's mode, else hybrid)."),
+    ] = None,
     encoder: Annotated[
         str | None, typer.Option(help="Local sentence-transformers model (e.g. a fine-tune).")
     ] = None,
 ) -> None:
-    """Search a shop's catalog and show the hits with the matching words highlighted."""
+    """Search a saved index (or a run folder) and show the hits, matched words highlighted."""
     from shopaug.search import SearchFilters
 
-    if mode not in ("bm25", "dense", "hybrid"):
-        raise fail(f"--mode {mode!r}: use bm25, dense or hybrid")
+    if mode is not None:
+        check_mode(mode)
     try:
         filters = SearchFilters(
             category=category, brand=brand, min_price=min_price, max_price=max_price
         )
     except ValidationError as exc:
         raise fail(exc.errors()[0]["msg"]) from exc
+    started = time.perf_counter()
     engine = open_engine(source, mode, encoder)
+    timings = [f"opening {source}: {time.perf_counter() - started:.1f} s"]
+    mode = mode or engine.config.mode
+    if mode != "bm25" and engine.dense is not None:
+        started = time.perf_counter()
+        # Loads the model, timed apart from the search (which still encodes ``query``).
+        engine.query_encoder.encode("warm up the query encoder")
+        timings.append(f"query encoder: {time.perf_counter() - started:.1f} s")
+    started = time.perf_counter()
     try:
         hits = engine.search(query, k, filters, mode=mode)  # type: ignore[arg-type]
     except ValueError as exc:
         raise fail(str(exc)) from exc
+    timings.insert(0, f"search: {(time.perf_counter() - started) * 1000:.0f} ms")
+    print_hits(engine, hits, mode, query, caption="; ".join(timings))
+
+
+def print_hits(engine: SearchEngine, hits: list, mode: str, query: str, caption: str) -> None:
+    """The hits as a table: item fields with the matched words in bold, price and score; the
+    caption says how long the search took, apart from opening the index and loading the model."""
     frame = engine.table.frame.set_index("item_id")
-    table = Table(title=f"{mode} search: {query!r} ({len(hits)} of {len(engine):,} items)")
+    table = Table(
+        title=f"{mode} search: {query!r} ({len(hits)} of {len(engine):,} items)", caption=caption
+    )
     for column in ("#", "item_id", *SHOWN_FIELDS, "price", "score"):
         table.add_column(column, justify="right" if column in ("#", "price", "score") else "left")
     for hit in hits:
@@ -101,11 +350,17 @@ def bench_search(
     out: Annotated[Path, typer.Option("--out", "-o", help="Results JSON to write.")],
     queries: Annotated[
         Path | None,
-        typer.Option(help="Test queries (CSV/Parquet/JSONL: query, item_id) instead of the log."),
+        typer.Option(
+            help="Test queries (CSV/Parquet/JSONL: query, item_id; frequency, the searches of "
+            "the query, for head/torso/tail slices) instead of the log."
+        ),
     ] = None,
     regime: Annotated[
         list[str] | None,
-        typer.Option(help="zero-shot, synthetic, real+synthetic (repeatable; default: all)."),
+        typer.Option(
+            help="zero-shot, synthetic, real+synthetic (repeatable; default: all that can run, "
+            "so not real+synthetic with --queries or --holdout-items)."
+        ),
     ] = None,
     synthetic: Annotated[
         str, typer.Option(help="Synthetic query source: template (item fields) or llm.")
@@ -147,7 +402,7 @@ def bench_search(
         config = SearchBenchConfig(
             data=data,
             queries=queries,
-            regimes=regime or default_regimes(holdout_items),
+            regimes=regime or default_regimes(holdout_items, queries),
             synthetic=synthetic,
             llm_limit=llm_limit,
             synthetic_files=synthetic_file or [],
@@ -193,6 +448,8 @@ def print_search_results(outcome: dict) -> None:
         f"{data['items']:,} items; {data['test_queries']:,} test queries; "
         f"log rows train/valid/test {data['log_rows']}; synthetic pairs {data['synthetic_pairs']:,}"
     )
+    if data.get("slices"):
+        console.print(f"slices by traffic from: {data['slices']}", highlight=False)
     table = Table(title="search quality (mean [95% CI]) and latency")
     for column in ("system", "slice", "n", *BENCH_METRICS, "median ms"):
         table.add_column(column, justify="left" if column in ("system", "slice") else "right")

@@ -10,6 +10,12 @@ The graph (transformer, mean pooling, L2 normalisation) is exported once per mod
 user cache, written to a temporary name and renamed, so workers starting together never load half a
 file. Models whose sentence-transformers pipeline is anything other than Transformer -> mean
 Pooling [-> Normalize] are refused with the reason; callers then stay on PyTorch.
+
+sentence-transformers has renamed its modules (``models.Transformer`` up to 5.3; 5.4 and 6 write
+``base.modules.transformer.Transformer`` and the like) and its pooling config (``pooling_mode_*``
+flags, then one ``pooling_mode``) while the computation stayed the same, so every spelling a
+release writes is read here: a fine-tune saved by a newer release would otherwise be refused and
+all its queries run on PyTorch at twice the latency.
 """
 
 from __future__ import annotations
@@ -26,11 +32,30 @@ import numpy as np
 from shopaug.encode.text_encoder import model_identity
 from shopaug.paths import user_cache_dir
 
-_SUPPORTED_PIPELINE = (
-    "sentence_transformers.models.Transformer",
-    "sentence_transformers.models.Pooling",
-    "sentence_transformers.models.Normalize",
-)
+#: The ``type`` each release of sentence-transformers writes to modules.json for the three steps
+#: exported here: ``models.*`` up to 5.3, then the new homes (5.4; Normalize moved again in 6.0).
+_STEP_TYPES: dict[str, frozenset[str]] = {
+    "Transformer": frozenset(
+        {
+            "sentence_transformers.models.Transformer",
+            "sentence_transformers.base.modules.transformer.Transformer",
+        }
+    ),
+    "Pooling": frozenset(
+        {
+            "sentence_transformers.models.Pooling",
+            "sentence_transformers.sentence_transformer.modules.pooling.Pooling",
+        }
+    ),
+    "Normalize": frozenset(
+        {
+            "sentence_transformers.models.Normalize",
+            "sentence_transformers.sentence_transformer.modules.normalize.Normalize",
+            "sentence_transformers.base.modules.normalize.Normalize",
+        }
+    ),
+}
+_PIPELINES = (("Transformer", "Pooling", "Normalize"), ("Transformer", "Pooling"))
 _OPSET = 17
 _EXPORT_LOCK = threading.Lock()
 
@@ -45,18 +70,60 @@ def onnx_unsupported_reason(model_dir: Path) -> str | None:
         import onnxruntime  # noqa: F401
     except ImportError:
         return "onnxruntime is not installed (pip install 'shopaug[encode]')"
-    modules_file = Path(model_dir) / "modules.json"
+    model_dir = Path(model_dir)
+    modules_file = model_dir / "modules.json"
     if not modules_file.exists():
         return f"{modules_file} is missing: not a sentence-transformers model folder"
     modules = json.loads(modules_file.read_text())
-    types = tuple(module["type"] for module in modules)
-    if types not in (_SUPPORTED_PIPELINE, _SUPPORTED_PIPELINE[:2]):
-        return f"pipeline {list(types)} is not Transformer -> Pooling [-> Normalize]"
-    pooling_dir = modules[1]["path"]
-    pooling = json.loads((Path(model_dir) / pooling_dir / "config.json").read_text())
-    modes = [key for key, on in pooling.items() if key.startswith("pooling_mode") and on]
-    if modes != ["pooling_mode_mean_tokens"]:
-        return f"pooling {modes} is not mean pooling"
+    types = [module["type"] for module in modules]
+    if tuple(_step_name(t) for t in types) not in _PIPELINES:
+        return f"pipeline {types} is not Transformer -> Pooling [-> Normalize]"
+    return (
+        _pooling_reason(model_dir / modules[1]["path"] / "config.json")
+        or _transformer_reason(model_dir / "sentence_bert_config.json")
+        or _prompt_reason(model_dir / "config_sentence_transformers.json")
+    )
+
+
+def _step_name(module_type: str) -> str | None:
+    """``Transformer``, ``Pooling`` or ``Normalize`` for any release's name of it, else None."""
+    return next((step for step, names in _STEP_TYPES.items() if module_type in names), None)
+
+
+def _pooling_reason(config_file: Path) -> str | None:
+    """Why the pooling is not plain mean pooling, if it is not. Up to 5.x the config holds one
+    ``pooling_mode_*_tokens`` flag per mode; 6.x writes ``pooling_mode``: a name or a list."""
+    pooling = json.loads(config_file.read_text())
+    if "pooling_mode" in pooling:
+        mode = pooling["pooling_mode"]
+        modes = [mode] if isinstance(mode, str) else list(mode)
+        if modes != ["mean"]:
+            return f"pooling {modes} is not mean pooling ({config_file})"
+        return None
+    flags = [key for key, on in pooling.items() if key.startswith("pooling_mode") and on]
+    if flags != ["pooling_mode_mean_tokens"]:
+        return f"pooling {flags} is not mean pooling ({config_file})"
+    return None
+
+
+def _transformer_reason(config_file: Path) -> str | None:
+    """Why the Transformer step is not the exported graph (hidden states of the tokenizer's
+    ids), if it is not: a task other than feature extraction (6.x names it)."""
+    if not config_file.exists():
+        return None
+    task = json.loads(config_file.read_text()).get("transformer_task", "feature-extraction")
+    if task != "feature-extraction":
+        return f"transformer_task {task!r} is not feature-extraction ({config_file})"
+    return None
+
+
+def _prompt_reason(config_file: Path) -> str | None:
+    """A default prompt is put before every text by sentence-transformers, not by the graph."""
+    if not config_file.exists():
+        return None
+    name = json.loads(config_file.read_text()).get("default_prompt_name")
+    if name:
+        return f"default prompt {name!r} is prepended to texts ({config_file})"
     return None
 
 
@@ -87,12 +154,15 @@ class OnnxSentenceEncoder:
                 if not self.graph_path.exists():
                     export_mean_pooled_graph(self.model_dir, self.graph_path)
         self.threads = threads if threads is not None else _torch_threads()
-        self.max_length = _max_seq_length(self.model_dir)
         self._tokenizer = _tokenizer(self.model_dir)
+        self.max_length = _max_seq_length(self.model_dir, self._tokenizer)
+        self.lower_case = _lower_case(self.model_dir)
         self._session = _session(self.graph_path, self.threads)
 
     def encode(self, texts: list[str]) -> np.ndarray:
         """float32 (len(texts), dim), L2-normalised, padded per call (meant for a few short texts)."""
+        if self.lower_case:  # what sentence-transformers' lowercasing normaliser does first
+            texts = [text.lower() for text in texts]
         features = self._tokenizer(
             texts, return_tensors="np", truncation=True, max_length=self.max_length, padding=True
         )
@@ -153,11 +223,30 @@ def export_mean_pooled_graph(model_dir: Path, out: Path) -> Path:
     return out
 
 
-def _max_seq_length(model_dir: Path) -> int:
+def _max_seq_length(model_dir: Path, tokenizer: Any) -> int:
+    """Where sentence-transformers truncates: ``max_seq_length`` of sentence_bert_config.json
+    when it is there (5.x writes it), else (6.x writes none) the tokenizer's
+    ``model_max_length`` capped at the model's ``max_position_embeddings``, as it does."""
     config = model_dir / "sentence_bert_config.json"
     if config.exists():
-        return int(json.loads(config.read_text()).get("max_seq_length", 256))
-    return 256
+        value = json.loads(config.read_text()).get("max_seq_length")
+        if value is not None:
+            return int(value)
+    model_config = model_dir / "config.json"
+    positions = None
+    if model_config.exists():
+        positions = json.loads(model_config.read_text()).get("max_position_embeddings")
+    limits = [getattr(tokenizer, "model_max_length", None), positions]
+    # An unset model_max_length is a huge sentinel (about 1e30), not a limit.
+    known = [int(v) for v in limits if isinstance(v, int) and 0 < v < 1_000_000]
+    return min(known, default=256)
+
+
+def _lower_case(model_dir: Path) -> bool:
+    """``do_lower_case`` of the Transformer step: sentence-transformers lowercases texts before
+    its tokenizer reads them, whatever the tokenizer does."""
+    config = model_dir / "sentence_bert_config.json"
+    return config.exists() and bool(json.loads(config.read_text()).get("do_lower_case"))
 
 
 def _tokenizer(model_dir: Path) -> Any:

@@ -11,6 +11,7 @@ weakness on very selective filters (the graph walk finds too few allowed neighbo
 
 from __future__ import annotations
 
+import logging
 import os
 from collections import OrderedDict
 from collections.abc import Callable
@@ -24,6 +25,8 @@ from shopaug.encode.onnx_query import OnnxSentenceEncoder, OnnxUnavailable
 
 #: Allowed items at or below which a filtered search scores them directly, not through FAISS.
 DIRECT_LIMIT = 4096
+
+logger = logging.getLogger(__name__)
 
 
 class DenseIndex:
@@ -134,7 +137,8 @@ class QueryEncoder:
     ``backend`` ``onnx`` runs the model on ONNX Runtime
     (:class:`~shopaug.encode.onnx_query.OnnxSentenceEncoder`), the bulk of a hybrid query's
     latency cut by about two thirds; ``auto`` takes it when the model and environment allow and
-    otherwise stays on PyTorch (``fallback_reason`` says why).
+    otherwise stays on PyTorch (``fallback_reason`` says why, and a warning is logged: every
+    query then costs about twice as long, which nobody would otherwise notice).
     """
 
     def __init__(
@@ -190,6 +194,11 @@ class QueryEncoder:
             if self.backend == "onnx":
                 raise
             self.fallback_reason = str(exc)
+            logger.warning(
+                "queries are encoded on PyTorch, about twice as slow as ONNX Runtime: %s "
+                "(set query_backend='torch' to choose PyTorch and silence this)",
+                exc,
+            )
             return None
         return lambda query: onnx.encode([query])[0]
 

@@ -9,7 +9,7 @@ the top ``k`` with the matched query words highlighted.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Literal
 
@@ -29,7 +29,14 @@ from shopaug.search.hybrid import Ranked, fuse, top_of_scores
 from shopaug.search.keyword import KeywordIndex, highlight, tokenize
 
 Mode = Literal["bm25", "dense", "hybrid"]
+#: ``on_items(done, total)``: catalog items encoded so far, of ``total`` (a bar with a rate).
+ItemsCallback = Callable[[int, int], None]
+#: Items encoded per step when a caller follows the encoding: one update per step, a few a
+#: second on a CPU, and the encoder's cache still commits whole chunks.
+ENCODE_STEP = 512
 _FORMAT_VERSION = 1
+#: Files of the dense index; a bm25 engine saved over a hybrid one must not leave them behind.
+_DENSE_FILES = ("vectors.npy", "dense.faiss")
 
 
 class SearchEngine:
@@ -53,6 +60,7 @@ class SearchEngine:
         encoder: TextEncoder | None = None,
         progress: bool = False,
         item_vectors: np.ndarray | None = None,
+        on_items: ItemsCallback | None = None,
     ) -> SearchEngine:
         """Index ``catalog`` (item_id, title, description, brand, categories, price; missing text
         columns count as empty). The dense index is built unless ``config.mode`` is ``bm25``.
@@ -60,6 +68,10 @@ class SearchEngine:
         ``item_vectors`` (one normalised row per catalog row, made by the same encoder) skips
         encoding the catalog here, e.g. when a GPU machine or the pipeline's encode stage already
         did it; queries and later updates are still encoded by ``encoder``.
+
+        Encoding the catalog is most of the time of a build (minutes for tens of thousands of
+        items on a CPU), so ``on_items(done, total)`` hears of every :data:`ENCODE_STEP` items
+        encoded: enough for a bar with a rate and an ETA. ``progress`` is the encoder's own bar.
         """
         config = config or SearchConfig()
         if encoder is not None:
@@ -72,7 +84,7 @@ class SearchEngine:
                 raise ValueError(
                     f"item_vectors has {len(item_vectors)} rows for {len(slots)} catalog rows"
                 )
-            engine._add_vectors(slots, progress, item_vectors)
+            engine._add_vectors(slots, progress, item_vectors, on_items)
         return engine
 
     @property
@@ -109,10 +121,14 @@ class SearchEngine:
         self.keyword.removed(self.table, len(retired))
 
     def _add_vectors(
-        self, slots: np.ndarray, progress: bool, vectors: np.ndarray | None = None
+        self,
+        slots: np.ndarray,
+        progress: bool,
+        vectors: np.ndarray | None = None,
+        on_items: ItemsCallback | None = None,
     ) -> None:
         if vectors is None:
-            vectors = self.encoder.encode(self.table.texts(slots, TEXT_FIELDS), progress=progress)
+            vectors = self._encode_items(slots, progress, on_items)
         if self.dense is None:
             self.dense = DenseIndex(
                 vectors.shape[1],
@@ -121,6 +137,21 @@ class SearchEngine:
                 self.config.hnsw_ef_search,
             )
         self.dense.add(vectors, n_live=len(self.table))
+
+    def _encode_items(
+        self, slots: np.ndarray, progress: bool, on_items: ItemsCallback | None
+    ) -> np.ndarray:
+        """Vectors of ``slots``' texts; in steps of :data:`ENCODE_STEP` when ``on_items``
+        follows along (the encoder caches each step, so the vectors are the same)."""
+        texts = self.table.texts(slots, TEXT_FIELDS)
+        if on_items is None or not texts:
+            return self.encoder.encode(texts, progress=progress)
+        on_items(0, len(texts))
+        parts = []
+        for start in range(0, len(texts), ENCODE_STEP):
+            parts.append(self.encoder.encode(texts[start : start + ENCODE_STEP]))
+            on_items(min(start + ENCODE_STEP, len(texts)), len(texts))
+        return np.concatenate(parts)
 
     # --- search ------------------------------------------------------------------------------
 
@@ -196,11 +227,16 @@ class SearchEngine:
         self.table.frame.assign(alive=self.table.alive).to_parquet(path / "items.parquet")
         if self.dense is not None:
             self.dense.save(path)
+        else:  # load() reads a dense index wherever its files are
+            for name in _DENSE_FILES:
+                (path / name).unlink(missing_ok=True)
         meta = {"format": _FORMAT_VERSION, "config": self.config.model_dump(mode="json")}
         (path / "search.json").write_text(json.dumps(meta, indent=2))
 
     @classmethod
     def load(cls, path: str | Path, encoder: TextEncoder | None = None) -> SearchEngine:
+        """The engine :meth:`save` wrote: nothing is encoded, so a saved index answers its first
+        query in the time of loading the query encoder, not of encoding the catalog."""
         path = Path(path)
         meta_path = path / "search.json"
         if not meta_path.exists():

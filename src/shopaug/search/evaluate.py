@@ -19,13 +19,21 @@ Regimes: ``zero-shot`` (the pretrained encoder, no queries), ``synthetic`` (fine
 synthetic queries from item text) and ``real+synthetic`` (fine-tuned on training-period queries
 plus the synthetic ones). Every system is scored per query with nDCG@10, Recall@10/100 and MRR
 (the textbook definitions of :func:`shopaug.evaluate.metrics.list_metrics_per_user`), sliced by
-how often the query occurs in the log (head / torso / tail: the most frequent queries making
-up the first, second and last third of the traffic), timed per query, and compared with BM25
-(and each fine-tuned system with zero-shot) by a paired bootstrap over test queries.
+query traffic (head / torso / tail: the most searched queries making up the first, second and
+last third of the searches), timed per query, and compared with BM25 (and each fine-tuned system
+with zero-shot) by a paired bootstrap over test queries.
+
+Traffic is how often a query is searched: its rows in the query log, or the ``frequency`` column
+of a query file. A query file without one is relevance judgments only: its rows per query are
+relevant items, not searches, so slicing by them would call a query with many relevant items
+"head". Such a file is sliced by the shop's query log when there is one (a test query the log
+lacks is tail) and otherwise not at all: the results have the ``all`` slice only, and
+``data.slices`` says why (:func:`traffic_slices`).
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from pathlib import Path
 from typing import Any, Literal
@@ -45,18 +53,25 @@ from shopaug.search.engine import Mode, SearchEngine
 from shopaug.search.finetune import FineTuneConfig, fine_tune, training_triples
 from shopaug.search.synthetic import TemplateQueries, llm_queries
 
+logger = logging.getLogger(__name__)
+
 Regime = Literal["zero-shot", "synthetic", "real+synthetic"]
 REGIMES: tuple[Regime, ...] = ("zero-shot", "synthetic", "real+synthetic")
 
 
-def default_regimes(holdout_items: float | None) -> list[Regime]:
-    """Every regime; under the holdout protocol (no query log) the ones that need no real queries."""
-    return [r for r in REGIMES if holdout_items is None or r != "real+synthetic"]
+def default_regimes(holdout_items: float | None, queries: Path | None = None) -> list[Regime]:
+    """Every regime that can run. ``real+synthetic`` trains on the log's training period, which
+    neither the holdout protocol (no log) nor a query file (all of it test cases, the log left
+    unsplit) provides, so those get the regimes that need no real queries."""
+    needs_no_log = holdout_items is not None or queries is not None
+    return [r for r in REGIMES if not (needs_no_log and r == "real+synthetic")]
 
 
 KS = (10, 100)
 METRICS = ("ndcg@10", "recall@10", "recall@100", "mrr")
 BUCKETS = ("head", "torso", "tail")
+#: Column of a query file with how often each query is searched (its traffic).
+FREQUENCY = "frequency"
 #: Dense weights of score fusion tried on validation queries (RRF is tried as well).
 FUSION_WEIGHTS = (0.3, 0.5, 0.7)
 
@@ -67,7 +82,11 @@ class SearchBenchConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     data: Path
-    queries: Path | None = Field(None, description="Query file to test on instead of the log.")
+    queries: Path | None = Field(
+        None,
+        description="Query file to test on instead of the log: query, item_id (a relevant "
+        "item per row) and, for head/torso/tail slices, frequency (searches of the query).",
+    )
     regimes: list[Regime] = Field(default_factory=lambda: list(REGIMES), min_length=1)
     synthetic: Literal["template", "llm"] = "template"
     llm_limit: int | None = Field(None, ge=1, description="Items sent to the LLM (None: all).")
@@ -90,6 +109,17 @@ class SearchBenchConfig(BaseModel):
     n_resamples: int = Field(1000, ge=100)
     events: list[str] | None = None
     work_dir: Path = Path("runs/bench")
+
+    @model_validator(mode="after")
+    def _query_file_trains_on_no_log(self) -> SearchBenchConfig:
+        """A query file is all test cases: the log is not split, so no real training queries."""
+        real = "real+synthetic" in self.regimes
+        if real and self.queries is not None and self.holdout_items is None:
+            raise ValueError(
+                "queries makes every query a test case and leaves no real training queries; "
+                "drop regime real+synthetic (or drop queries to split the query log)"
+            )
+        return self
 
     @model_validator(mode="after")
     def _holdout_needs_no_log(self) -> SearchBenchConfig:
@@ -127,7 +157,8 @@ def split_log(
 
 
 def read_query_file(path: Path) -> pd.DataFrame:
-    """A user's query file (CSV, Parquet or JSONL) with ``query`` and ``item_id`` columns."""
+    """A user's query file (CSV, Parquet or JSONL) with ``query`` and ``item_id`` columns, and
+    optionally ``frequency`` (checked by :func:`_check_frequency`)."""
     readers = {".csv": pd.read_csv, ".parquet": pd.read_parquet, ".jsonl": _read_jsonl}
     if path.suffix not in readers:
         raise DataError(f"{path}: query file must be .csv, .parquet or .jsonl")
@@ -138,7 +169,30 @@ def read_query_file(path: Path) -> pd.DataFrame:
     empty = frame["query"].isna() | (frame["query"].astype(str).str.strip() == "")
     if empty.any():
         raise DataError(f"{path} row {int(np.flatnonzero(empty)[0])}: empty query")
-    return frame.assign(query=frame["query"].astype(str), item_id=frame["item_id"].astype(str))
+    frame = frame.assign(query=frame["query"].astype(str), item_id=frame["item_id"].astype(str))
+    if FREQUENCY in frame:
+        _check_frequency(frame, path)
+    return frame
+
+
+def _check_frequency(frame: pd.DataFrame, path: Path) -> None:
+    """``frequency`` is a query's searches: a number >= 0, the same on every row of the query
+    (a file repeats it on each relevant item's row)."""
+    values = pd.to_numeric(frame[FREQUENCY], errors="coerce")
+    bad = values.isna() | ~np.isfinite(values) | (values < 0)
+    if bad.any():
+        row = int(np.flatnonzero(bad)[0])
+        raise DataError(
+            f"{path} row {row}: {FREQUENCY} {str(frame[FREQUENCY].iloc[row])!r} is not a count "
+            "of searches (a number >= 0)"
+        )
+    spread = values.groupby(frame["query"]).nunique()
+    if (spread > 1).any():
+        query = spread.index[int(np.flatnonzero(spread.to_numpy() > 1)[0])]
+        raise DataError(
+            f"{path}: query {query!r} has different {FREQUENCY} values on its rows; give the "
+            "searches of the query once per query (the same on each of its rows)"
+        )
 
 
 def _read_jsonl(path: Path) -> pd.DataFrame:
@@ -232,13 +286,60 @@ def holdout_split(pairs: pd.DataFrame, share: float, seed: int = 0) -> Holdout:
 
 
 def query_buckets(log: pd.DataFrame) -> dict[str, str]:
-    """head / torso / tail of each query by its count in ``log``: sorted by count, the queries
-    covering the first third of the traffic are head, the next third torso, the rest tail."""
-    counts = log["query"].value_counts()
-    share = counts.cumsum().to_numpy() / counts.sum()
-    labels = np.where(share <= 1 / 3, "head", np.where(share <= 2 / 3, "torso", "tail"))
-    labels[0] = "head"
-    return dict(zip(counts.index, labels, strict=True))
+    """head / torso / tail of each query by its count in ``log`` (:func:`traffic_buckets`)."""
+    return traffic_buckets(log["query"].value_counts())
+
+
+def traffic_buckets(searches: pd.Series) -> dict[str, str]:
+    """head / torso / tail of each query (the index) by its ``searches``: sorted by searches, the
+    queries covering the first third of the traffic are head, the next third torso, the rest
+    tail. Queries never searched (0) are tail."""
+    counts = searches[searches > 0].sort_values(ascending=False, kind="stable")
+    labels = np.array([], dtype=object)
+    if len(counts):
+        share = counts.cumsum().to_numpy() / counts.sum()
+        labels = np.where(share <= 1 / 3, "head", np.where(share <= 2 / 3, "torso", "tail"))
+        labels[0] = "head"
+    out = {str(q): "tail" for q in searches.index}
+    out.update(zip(map(str, counts.index), labels.tolist(), strict=True))
+    return out
+
+
+def normalised_queries(log: pd.DataFrame) -> pd.DataFrame:
+    """The log with each query as the benchmark compares them: lowercased and stripped."""
+    return log.assign(query=log["query"].astype(str).str.lower().str.strip())
+
+
+def traffic_slices(
+    config: SearchBenchConfig, log: pd.DataFrame | None, test: pd.DataFrame
+) -> tuple[dict[str, str] | None, str]:
+    """The head/torso/tail label of each test query by its traffic, and where the traffic was
+    read (saved as ``data.slices``).
+
+    Without a query file the log's rows per query are the traffic. A query file's own
+    ``frequency`` comes next; without one, the log's rows for each file query (lowercased and
+    stripped, as log queries are compared). With neither there is no traffic to slice by:
+    None, and the results keep the ``all`` slice only, since a file's rows per query count its
+    relevant items and would pass a query with many of them for a popular one.
+    """
+    if config.queries is None and log is not None:
+        return query_buckets(normalised_queries(log)), "query log: searches per query"
+    if FREQUENCY in test:
+        searches = pd.to_numeric(test[FREQUENCY]).groupby(test["query"]).first()
+        return traffic_buckets(searches), f"{config.queries}: {FREQUENCY} column"
+    if log is not None and not log.empty:
+        counts = normalised_queries(log)["query"].value_counts()
+        keys = pd.Series(test["query"].unique())
+        searches = counts.reindex(keys.str.lower().str.strip()).fillna(0)
+        searches.index = keys
+        return traffic_buckets(searches), "query log: searches per query (absent from it: tail)"
+    reason = (
+        f"none: {config.queries} has no {FREQUENCY} column and the shop has no query log, so "
+        "there is no query traffic to slice head/torso/tail by (its rows per query are relevant "
+        "items); only the all slice is reported"
+    )
+    logger.warning("search bench slices: %s", reason)
+    return None, reason
 
 
 # --- scoring ------------------------------------------------------------------------------------
@@ -268,8 +369,8 @@ def score_system(
     return {"queries": queries, "values": values, "seconds": np.asarray(seconds)}
 
 
-def summarise(scored: dict[str, Any], buckets: dict[str, str], n_resamples: int) -> dict:
-    """Mean [95% CI] of every metric, overall and per frequency bucket, and latency."""
+def summarise(scored: dict[str, Any], buckets: dict[str, str] | None, n_resamples: int) -> dict:
+    """Mean [95% CI] of every metric, overall and per traffic bucket, and latency."""
     out: dict[str, Any] = {"metrics": {}, "latency_ms": _latency(scored["seconds"])}
     for name, mask in _slices(scored["queries"], buckets):
         out["metrics"][name] = {
@@ -279,9 +380,12 @@ def summarise(scored: dict[str, Any], buckets: dict[str, str], n_resamples: int)
     return out
 
 
-def _slices(queries: list[str], buckets: dict[str, str]) -> list[tuple[str, np.ndarray]]:
+def _slices(queries: list[str], buckets: dict[str, str] | None) -> list[tuple[str, np.ndarray]]:
     """``all`` and every non-empty slice: head/torso/tail first (a query the log lacks is tail),
-    then any other labels (the holdout protocol's round-trip verdicts) in name order."""
+    then any other labels (the holdout protocol's round-trip verdicts) in name order; ``all``
+    alone when there are no buckets (no traffic known, :func:`traffic_slices`)."""
+    if buckets is None:
+        return [("all", np.ones(len(queries), bool))]
     labels = np.array([buckets.get(q, "tail") for q in queries], dtype=object)
     present = set(labels.tolist())
     names = [b for b in BUCKETS if b in present] + sorted(present - set(BUCKETS))
@@ -298,7 +402,9 @@ def _latency(seconds: np.ndarray) -> dict[str, float]:
     return {"median": float(np.median(ms)), "p99": float(np.quantile(ms, 0.99))}
 
 
-def compare(a: str, b: str, scored: dict[str, dict], buckets: dict[str, str], n: int) -> list:
+def compare(
+    a: str, b: str, scored: dict[str, dict], buckets: dict[str, str] | None, n: int
+) -> list:
     """Paired bootstrap of ``a - b`` per metric, overall and per bucket."""
     out = []
     for name, mask in _slices(scored[a]["queries"], buckets):
@@ -329,7 +435,7 @@ def run_search_benchmark(
     synthetic, holdout = None, None
     if config.holdout_items is None:
         train, valid, test = _periods(config, dataset.queries)
-        buckets = query_buckets(dataset.queries if config.queries is None else test)
+        buckets, slices = traffic_slices(config, dataset.queries, test)
     else:
         say("synthetic queries", 0.01)
         holdout = holdout_split(
@@ -337,6 +443,7 @@ def run_search_benchmark(
         )
         synthetic, valid, test = holdout.train, holdout.valid, holdout.test
         train, buckets = valid.iloc[:0], holdout.buckets
+        slices = "holdout: the round-trip filter's verdict on each test query (no traffic)"
     known = test["item_id"].astype(str).isin(set(catalog["item_id"].astype(str)))
     test = test[known]  # a query file may name items the catalog lacks: counted, not scored
     if test.empty:
@@ -376,6 +483,7 @@ def run_search_benchmark(
             "test_queries": int(test["query"].nunique()),
             "test_rows_unknown_items": int((~known).sum()),
             "synthetic_pairs": 0 if synthetic is None else len(synthetic),
+            "slices": slices,
             **({} if holdout is None else {"holdout": holdout.sizes()}),
         },
         "regimes": runs,
@@ -413,7 +521,7 @@ def _regime_engine(
     return engine, info
 
 
-def _comparisons(scored: dict[str, dict], buckets: dict[str, str], n: int) -> list[dict]:
+def _comparisons(scored: dict[str, dict], buckets: dict[str, str] | None, n: int) -> list[dict]:
     """Every system against BM25, and every fine-tuned system against its zero-shot twin."""
     pairs = [(name, "bm25") for name in scored if name != "bm25"]
     pairs += [
@@ -436,8 +544,7 @@ def _periods(
         raise DataError(
             f"{config.data}: the shop has no query log; pass --queries FILE to evaluate on one"
         )
-    log = log.assign(query=log["query"].astype(str).str.lower().str.strip())
-    return split_log(log, config.test_share, config.valid_share)
+    return split_log(normalised_queries(log), config.test_share, config.valid_share)
 
 
 def _synthetic_pairs(config: SearchBenchConfig, dataset: Any) -> pd.DataFrame:

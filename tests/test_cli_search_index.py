@@ -1,0 +1,112 @@
+"""``shopaug search index`` saves a catalog's index once; ``shopaug search`` then loads it and
+answers without indexing or encoding the catalog again."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from shopaug.cli import app
+from shopaug.data.ingest import IngestSpec, ingest
+from shopaug.search import SearchEngine
+
+runner = CliRunner()
+
+ROWS = [
+    ("A1", "Tianofa Chew-Proof Dog Collar, Large", "Tianofa", "Pets > Dogs > Dog Collars", 19.99),
+    ("A2", "Vomi Cozy Dog Bed, Grey", "Vomi", "Pets > Dogs > Dog Beds", 49.0),
+    ("A3", "Vomi Cat Tree, Medium", "Vomi", "Pets > Cats > Cat Trees", 89.5),
+    ("A4", "Lura Hydrating Face Serum", "Lura", "Beauty > Skin Care > Serums", 24.0),
+    ("A5", "Kael Orbital Sander 240W", "Kael", "Tools > Power Tools > Sanders", 59.0),
+    ("A6", "Navore Portable Speaker, Silver", "Navore", "Electronics > Audio > Speakers", 86.99),
+    ("A7", "Tianofa Reflective Cat Collar", "Tianofa", "Pets > Cats > Cat Collars", 9.5),
+    ("A8", "Lura Mineral Sunscreen SPF 50", "Lura", "Beauty > Skin Care > Sunscreen", None),
+]
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An ingested run folder of an eight-item catalog written here."""
+    root = tmp_path_factory.mktemp("catalog")
+    items = pd.DataFrame(ROWS, columns=["item_id", "title", "brand", "categories", "price"])
+    items["description"] = [f"A {t.split(',')[0].lower()} shoppers love." for t in items["title"]]
+    items.to_csv(root / "items.csv", index=False)
+    ingest(IngestSpec(items=root / "items.csv"), root / "run")
+    return root / "run"
+
+
+@pytest.fixture(autouse=True)
+def private_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch):
+    """One embedding and ONNX cache for this module, apart from the user's."""
+    monkeypatch.setenv("SHOPAUG_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "index-cache"))
+
+
+def no_rebuild(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make any index build fail: what follows must load the saved index."""
+
+    def refuse(*args: object, **kwargs: object) -> SearchEngine:
+        raise AssertionError("the catalog was indexed again")
+
+    monkeypatch.setattr(SearchEngine, "build", refuse)
+
+
+def test_index_once_then_query_without_rebuilding(run_dir, tmp_path, monkeypatch) -> None:
+    index = tmp_path / "index"
+    built = runner.invoke(app, ["search", "index", str(run_dir), "--out", str(index)])
+    assert built.exit_code == 0, built.output
+    assert "8/8" in built.output and "items/s" in built.output  # the encoding bar
+    assert (index / "search.json").exists() and (index / "vectors.npy").exists()
+    assert json.loads((index / "search.json").read_text())["config"]["mode"] == "hybrid"
+    no_rebuild(monkeypatch)
+    for command in (["search"], ["search", "query"]):  # the short form and the long one
+        found = runner.invoke(app, [*command, str(index), "orbital sander", "-k", "2"])
+        assert found.exit_code == 0, found.output
+        assert "hybrid search" in found.output and "A5" in found.output
+        assert "search: " in found.output and " ms" in found.output
+    filtered = runner.invoke(
+        app, ["search", str(index), "collar", "--mode", "bm25", "--category", "Cats"]
+    )
+    assert filtered.exit_code == 0, filtered.output
+    assert "A7" in filtered.output and "A1" not in filtered.output
+
+
+def test_a_bm25_index_replaces_a_hybrid_one_and_sets_the_query_mode(run_dir, tmp_path) -> None:
+    index = tmp_path / "index"
+    for mode in ("hybrid", "bm25"):
+        args = ["search", "index", str(run_dir), "--out", str(index), "--mode", mode]
+        result = runner.invoke(app, args)
+        assert result.exit_code == 0, result.output
+    assert not (index / "vectors.npy").exists()
+    assert not list(tmp_path.glob(".index.*"))  # no partial or previous copy left behind
+    found = runner.invoke(app, ["search", str(index), "tianofa collar"])
+    assert found.exit_code == 0 and "bm25 search" in found.output, found.output
+    dense = runner.invoke(app, ["search", str(index), "collar", "--mode", "dense"])
+    assert dense.exit_code == 2 and "built as bm25" in dense.output
+
+
+def test_a_run_folder_is_still_searched_and_hints_at_the_index(run_dir) -> None:
+    result = runner.invoke(app, ["search", str(run_dir), "vomi", "--mode", "bm25", "-k", "2"])
+    assert result.exit_code == 0, result.output
+    assert "shopaug search index" in result.output and "A2" in result.output
+
+
+def test_bad_index_options_are_one_line_errors(run_dir, tmp_path) -> None:
+    def error(*args: str) -> str:
+        result = runner.invoke(app, ["search", *args])
+        assert result.exit_code == 2, result.output
+        return result.output
+
+    index = str(tmp_path / "index")
+    assert "--out" in error("index", str(run_dir), "--out", str(run_dir))  # not an index folder
+    assert "--mode 'magic'" in error("index", str(run_dir), "--out", index, "--mode", "magic")
+    assert "--encoder" in error("index", str(run_dir), "--out", index, "--encoder", "/nope")
+    assert "no ingested data" in error("index", str(tmp_path / "none"), "--out", index)
+    assert not (tmp_path / "index").exists()
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "search.json").write_text("{not json")
+    assert "not a loadable search index" in error(str(broken), "dog")
