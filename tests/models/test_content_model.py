@@ -104,6 +104,36 @@ def test_items_added_after_fit_score_like_the_cold_items_of_the_fit(
         model.add_items(np.zeros((1, TEXT_DIM + 1)))
 
 
+def test_ranking_counts_id_weight_of_the_id_part_and_training_all_of_it(
+    fitted: ContentSASRec, tmp_path: Path
+) -> None:
+    import torch
+
+    if fitted.mode == "text":
+        pytest.skip("text mode has no ID part")
+    net = copy.deepcopy(fitted.net_)
+    weights = net.item_embedding.weight.detach()
+    has_id = net.has_id.unsqueeze(1).float()
+    net.id_dropout, net.id_weight = 0.0, 0.25
+    net.eval()
+    _, ranked = net.item_parts()
+    torch.testing.assert_close(ranked, 0.25 * weights * has_id)
+    net.train()
+    _, trained = net.item_parts()
+    torch.testing.assert_close(trained, weights * has_id)
+    # The weight is a parameter: it is saved with the model and changes the scores.
+    model = ContentSASRec(mode="fuse", id_weight=1.0, **FAST).fit(toy_data())
+    model.save(tmp_path / "full.pt")
+    loaded = ContentSASRec.load(tmp_path / "full.pt")
+    assert loaded.id_weight == 1.0 and loaded.net_.id_weight == 1.0
+    hist = Sequences.from_lists([0], [[1, 2, 3]])
+    lighter = copy.deepcopy(model)
+    lighter.net_.id_weight = 0.5
+    assert not np.allclose(lighter.score(hist), model.score(hist))
+    with pytest.raises(ValueError, match="id_weight"):
+        ContentSASRec(id_weight=1.5)
+
+
 def test_needs_text_embeddings() -> None:
     data = toy_data()
     with pytest.raises(ValueError, match="embeddings"):

@@ -8,6 +8,7 @@ from shopaug.models.augmented import AugmentPlan
 from shopaug.workflow import DataSetup, prepare_training
 from shopaug.workflow.space import SearchSpace
 from shopaug.workflow.tune import (
+    COLD_GUARD,
     Objective,
     TrialRecord,
     TuneConfig,
@@ -162,6 +163,22 @@ def test_a_plan_is_chosen_only_when_it_beats_no_augmentation_by_the_margin():
     pruned = records(0.10, 0.5, augmented=(1,))
     pruned[1].state = "pruned"
     assert choose(pruned, 0.0)[0].number == 0
+
+
+def test_on_protocol_c_a_plan_that_lowers_cold_targets_is_passed_over():
+    # Trial 1 scores best on the mean, but its cold-target recall is below the plain trial's.
+    trials = records(0.10, 0.13, 0.11, augmented=(1, 2))
+    for record, cold in zip(trials, (0.08, 0.07, 0.09), strict=True):
+        record.figures = {COLD_GUARD: cold}
+    chosen, plain, verdict = choose(trials, 0.05, COLD_GUARD)
+    assert chosen.number == 2 and plain.number == 0
+    assert "passed over" in verdict and "trial 1 (0.0700)" in verdict
+    # Without the guard the mean alone decides.
+    assert choose(trials, 0.05)[0].number == 1
+    # Nothing left that keeps cold targets: the real rows alone, and the verdict says why.
+    trials[2].figures = {COLD_GUARD: 0.05}
+    chosen, _, verdict = choose(trials, 0.05, COLD_GUARD)
+    assert chosen.number == 0 and "2 plan(s) lowered" in verdict
 
 
 def test_the_plan_file_round_trips_and_bad_files_name_themselves(shop_run, tmp_path):
