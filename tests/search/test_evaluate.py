@@ -19,9 +19,11 @@ from shopaug.search.evaluate import (
     read_pairs_file,
     read_query_file,
     score_system,
+    ship,
     split_log,
     summarise,
     traffic_slices,
+    validation_items_split,
 )
 
 
@@ -232,3 +234,20 @@ def test_query_file_frequency_is_checked(tmp_path: Path) -> None:
     judgments([2, 2, 2, 2, 90, -1, 0]).to_csv(path, index=False)
     with pytest.raises(DataError, match="row 5: frequency '-1' is not a count"):
         read_query_file(path)
+
+
+def test_validation_items_are_never_named_by_a_training_query() -> None:
+    pairs = synthetic_pairs(200)
+    shared = pd.DataFrame({"query": "acme", "item_id": pairs["item_id"].unique()})
+    train, valid = validation_items_split(pd.concat([pairs, shared]), 0.1, seed=0)
+    assert not set(train["query"]) & set(valid["query"])
+    assert "acme" in set(valid["query"])  # a query a held-out item shares leaves training
+    held_out = set(valid["item_id"]) - set(train["item_id"])
+    assert 5 < len(held_out) < 50  # about a tenth of the 200 items
+
+
+def test_the_shipped_system_is_the_validation_best_and_says_what_lost() -> None:
+    shipped = ship({"dense:zero-shot": 0.50, "dense:synthetic": 0.45, "hybrid:zero-shot": 0.52})
+    assert shipped["system"] == "hybrid:zero-shot"
+    assert "below zero-shot dense (0.5000) on validation: dense:synthetic" in shipped["reason"]
+    assert ship({}) is None

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -11,7 +12,10 @@ from shopaug.search.finetune import (
     FineTuneConfig,
     batches_without_repeats,
     fine_tune,
+    known_positive_mask,
+    multi_positive_loss,
     training_triples,
+    without_generic_queries,
 )
 
 
@@ -24,6 +28,61 @@ def test_batches_never_repeat_an_item() -> None:
     placed = {i for b in batches for i in b}
     left = [items[i] for i in range(len(items)) if i not in placed]
     assert len(set(left)) <= 1  # only copies of one item can be left without a partner
+
+
+def test_batches_never_repeat_a_query_either() -> None:
+    items = ["a", "b", "c", "d", "e", "f"]
+    queries = ["stanley", "stanley", "stanley", "gloves", "tape", "gloves"]
+    batches = batches_without_repeats(items, batch_size=4, seed=0, queries=queries)
+    for batch in batches:
+        assert len({queries[i] for i in batch}) == len(batch)
+    placed = {i for b in batches for i in b}
+    # Three rows of one query need three batches; a last one alone has no in-batch negative.
+    assert len(placed) >= 5 and {queries[i] for i in set(range(6)) - placed} <= {"stanley"}
+
+
+def test_generic_queries_naming_many_items_are_dropped() -> None:
+    pairs = pd.DataFrame(
+        {"query": ["stanley"] * 4 + ["staples", "staples"], "item_id": list("abcdab")}
+    )
+    kept, dropped = without_generic_queries(pairs, 3)
+    assert dropped == 1 and kept["query"].tolist() == ["staples", "staples"]
+    assert without_generic_queries(pairs, None) == (pairs, 0)
+
+
+def test_other_known_positives_of_a_query_are_masked_not_negatives() -> None:
+    batch = pd.DataFrame(
+        {
+            "query": ["dog collar", "pet collar", "serum"],
+            "item_id": ["A1", "A7", "A4"],
+            "negative_id": ["A4", "A1", "A5"],
+        }
+    )
+    positives = {"dog collar": {"A1", "A7"}, "pet collar": {"A7", "A1"}, "serum": {"A4"}}
+    mask = known_positive_mask(batch, positives)
+    # Candidates: A1 A7 A4 (positives), then A4 A1 A5 (mined negatives).
+    assert mask.tolist() == [
+        [False, True, False, False, True, False],
+        [True, False, False, False, True, False],
+        [False, False, False, True, False, False],
+    ]
+    torch = pytest.importorskip("torch")
+
+    class Identity(torch.nn.Module):
+        def forward(self, features):
+            return {"sentence_embedding": features["x"]}
+
+    q = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
+    d = torch.tensor([[1.0, 0.0], [1.0, 0.0]])  # item 1 looks exactly like item 0
+    two = pd.DataFrame({"query": ["a", "b"], "item_id": ["X", "Y"]})
+    plain = multi_positive_loss(Identity(), [{"x": q}, {"x": d}], np.zeros((2, 2), bool), 20.0)
+    masked = multi_positive_loss(
+        Identity(),
+        [{"x": q}, {"x": d}],
+        known_positive_mask(two, {"a": {"X", "Y"}, "b": {"Y"}}),
+        20.0,
+    )
+    assert masked < plain  # query a no longer pays for ranking its other positive Y first
 
 
 @pytest.fixture
@@ -66,7 +125,7 @@ def test_a_few_steps_give_a_loadable_model_with_a_new_identity(
     catalog: pd.DataFrame, pairs: pd.DataFrame, tmp_path: Path
 ) -> None:
     engine = SearchEngine.build(catalog, SearchConfig(mode="bm25"))
-    config = FineTuneConfig(batch_size=4, max_steps=2, max_seq_length=24)
+    config = FineTuneConfig(batch_size=2, max_steps=2, max_seq_length=24)
     triples = training_triples(pairs, engine, config)
     seen = []
     out = fine_tune(triples, tmp_path / "model", config, on_stage=lambda s, f: seen.append(f))

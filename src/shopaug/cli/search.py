@@ -473,3 +473,6 @@ def print_search_results(outcome: dict) -> None:
             c["a"], c["b"], c["slice"], diff, f"[{low:+.4f}, {high:+.4f}]", f"{c['p_value']:.3g}"
         )
     console.print(diffs)
+    shipped = outcome.get("shipped")
+    if shipped:
+        console.print(f"shipped: {shipped['system']}: {shipped['reason']}", highlight=False)

@@ -50,7 +50,12 @@ from shopaug.evaluate.stats import bootstrap_mean_ci, paired_bootstrap
 from shopaug.progress import StageCallback, notifier
 from shopaug.search.base import SearchConfig
 from shopaug.search.engine import Mode, SearchEngine
-from shopaug.search.finetune import FineTuneConfig, fine_tune, training_triples
+from shopaug.search.finetune import (
+    FineTuneConfig,
+    fine_tune,
+    training_triples,
+    without_generic_queries,
+)
 from shopaug.search.synthetic import TemplateQueries, llm_queries
 
 logger = logging.getLogger(__name__)
@@ -104,6 +109,13 @@ class SearchBenchConfig(BaseModel):
     )
     test_share: float = Field(0.3, gt=0, lt=1)
     valid_share: float = Field(0.15, ge=0, lt=1)
+    valid_items: float = Field(
+        0.1,
+        gt=0,
+        lt=0.5,
+        description="With a query file: share of items whose synthetic queries are the "
+        "validation cases (never trained on) that choose fusion and the shipped system.",
+    )
     finetune: FineTuneConfig = FineTuneConfig()
     search: SearchConfig = SearchConfig()
     n_resamples: int = Field(1000, ge=100)
@@ -263,13 +275,19 @@ class Holdout(BaseModel):
         }
 
 
+def item_positions(pairs: pd.DataFrame, seed: int) -> np.ndarray:
+    """A number in [0, 1) per pair from a seeded hash of its item id: the same item always
+    lands on the same side of a cut, and stays there as the file grows."""
+    key = f"holdout{seed:09d}"[-16:]
+    codes = pd.util.hash_pandas_object(pairs["item_id"].astype(str), index=False, hash_key=key)
+    return codes.to_numpy() / np.float64(2**64)
+
+
 def holdout_split(pairs: pd.DataFrame, share: float, seed: int = 0) -> Holdout:
     """Hold out ``share`` of the items named in ``pairs`` for test and ``share / 2`` for
     validation, by a seeded hash of the item id (stable as the file grows); training keeps the
     other items' pairs that the round-trip filter kept, the cases keep every query."""
-    key = f"holdout{seed:09d}"[-16:]
-    codes = pd.util.hash_pandas_object(pairs["item_id"].astype(str), index=False, hash_key=key)
-    position = codes.to_numpy() / np.float64(2**64)
+    position = item_positions(pairs, seed)
     is_test, is_valid = position < share, (position >= share) & (position < 1.5 * share)
     kept = pairs["kept"].astype(bool) if "kept" in pairs else pd.Series(True, index=pairs.index)
     train = pairs[~is_test & ~is_valid & kept.to_numpy()]
@@ -283,6 +301,19 @@ def holdout_split(pairs: pd.DataFrame, share: float, seed: int = 0) -> Holdout:
         test=test.reset_index(drop=True),
         buckets=buckets,
     )
+
+
+def validation_items_split(
+    pairs: pd.DataFrame, share: float, seed: int = 0
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Training pairs, and validation cases: the queries of ``share`` of the items, which no
+    training query names, so a choice made on them (fusion, shipped system, fine-tuned or not)
+    rewards what generalises to unseen items rather than what the training queries repeat."""
+    is_valid = item_positions(pairs, seed) < share
+    names_valid = pairs["query"].isin(set(pairs.loc[is_valid, "query"]))
+    train = pairs[~is_valid & ~names_valid.to_numpy()]
+    valid = pairs[names_valid.to_numpy()][["query", "item_id"]]  # every item a query names
+    return train.reset_index(drop=True), valid.reset_index(drop=True)
 
 
 def query_buckets(log: pd.DataFrame) -> dict[str, str]:
@@ -436,6 +467,12 @@ def run_search_benchmark(
     if config.holdout_items is None:
         train, valid, test = _periods(config, dataset.queries)
         buckets, slices = traffic_slices(config, dataset.queries, test)
+        if config.queries is not None:  # all test: validation comes from held-out items
+            say("synthetic queries", 0.01)
+            synthetic, valid = validation_items_split(
+                _synthetic_pairs(config, dataset), config.valid_items, config.finetune.seed
+            )
+            valid, _ = without_generic_queries(valid, config.finetune.max_items_per_query)
     else:
         say("synthetic queries", 0.01)
         holdout = holdout_split(
@@ -454,6 +491,7 @@ def run_search_benchmark(
     bm25 = SearchEngine.build(catalog, config.search.model_copy(update={"mode": "bm25"}))
     scored = {"bm25": score_system(bm25, test, "bm25")}
     runs: dict[str, dict[str, Any]] = {}
+    on_valid: dict[str, float] = {}
     share = 0.9 / len(config.regimes)
     for i, regime in enumerate(config.regimes):
 
@@ -474,6 +512,11 @@ def run_search_benchmark(
         engine, runs[regime] = _regime_engine(config, catalog, bm25, pairs, valid, work, progress)
         for mode in ("dense", "hybrid"):
             scored[f"{mode}:{regime}"] = score_system(engine, test, mode)
+            if not valid.empty:
+                on_valid[f"{mode}:{regime}"] = _validation_ndcg(engine, valid, mode)
+    shipped = ship(on_valid)
+    if shipped is not None:
+        scored["shipped"] = scored[shipped["system"]]
     say("statistics", 0.97)
     return {
         "config": config.model_dump(mode="json"),
@@ -487,6 +530,7 @@ def run_search_benchmark(
             **({} if holdout is None else {"holdout": holdout.sizes()}),
         },
         "regimes": runs,
+        "shipped": shipped,
         "results": {name: summarise(s, buckets, config.n_resamples) for name, s in scored.items()},
         "comparisons": _comparisons(scored, buckets, config.n_resamples),
     }
@@ -503,9 +547,10 @@ def _regime_engine(
 ) -> tuple[SearchEngine, dict[str, Any]]:
     """The engine of one regime: fine-tuned on ``pairs`` (pretrained if None), its fusion
     chosen on validation queries."""
-    encoder_dir = None
+    encoder_dir, generic = None, 0
     if pairs is not None:
         triples = training_triples(pairs, bm25, config.finetune, progress)
+        generic = triples.attrs["generic_queries_dropped"]
         encoder_dir = fine_tune(triples, work, config.finetune, progress)
     progress("encoding the catalog", 0.8)
     engine = SearchEngine.build(catalog, config.search, encoder=TextEncoder(encoder_dir))
@@ -516,14 +561,39 @@ def _regime_engine(
     info = {
         "encoder": str(encoder_dir) if encoder_dir else "pretrained",
         "training_pairs": 0 if pairs is None else len(pairs),
+        "generic_queries_dropped": generic,
         "fusion": fusion,
     }
     return engine, info
 
 
+def _validation_ndcg(engine: SearchEngine, valid: pd.DataFrame, mode: str) -> float:
+    return float(score_system(engine, valid, mode, depth=10)["values"]["ndcg@10"].mean())
+
+
+def ship(on_valid: dict[str, float]) -> dict[str, Any] | None:
+    """The system a shop should serve: the best on validation (never on test), with the reason.
+
+    This is the guard against a fine-tune or a fusion that hurts: when validation says the
+    fine-tuned encoder, or hybrid, is worse than zero-shot dense, zero-shot dense is shipped.
+    """
+    if not on_valid:
+        return None
+    best = max(on_valid, key=lambda name: on_valid[name])
+    baseline = on_valid.get("dense:zero-shot")
+    beaten = [n for n, v in on_valid.items() if baseline is not None and v < baseline]
+    reason = f"{best} has the best validation nDCG@10 ({on_valid[best]:.4f})"
+    if beaten:
+        reason += f"; below zero-shot dense ({baseline:.4f}) on validation: {', '.join(beaten)}"
+    return {"system": best, "validation_ndcg@10": on_valid, "reason": reason}
+
+
 def _comparisons(scored: dict[str, dict], buckets: dict[str, str] | None, n: int) -> list[dict]:
-    """Every system against BM25, and every fine-tuned system against its zero-shot twin."""
+    """Every system against BM25, every fine-tuned system against its zero-shot twin, and the
+    shipped one against zero-shot dense."""
     pairs = [(name, "bm25") for name in scored if name != "bm25"]
+    if "shipped" in scored and "dense:zero-shot" in scored:
+        pairs.append(("shipped", "dense:zero-shot"))
     pairs += [
         (f"{mode}:{regime}", f"{mode}:zero-shot")
         for regime in ("synthetic", "real+synthetic")

@@ -5,8 +5,18 @@ its item is the positive and every other item in the batch (and every mined nega
 negative. In-batch negatives are mostly easy (a dog collar against a serum); mined hard
 negatives are what teaches the model the distinctions that matter, e.g. a dog collar against
 a cat collar of the same brand. They are mined with the search engine itself: the top results
-for the query that are not one of the query's known items. A batch never holds the same item
-twice, or that item would be a false negative for its own other query.
+for the query that are not one of the query's known items.
+
+False negatives are what makes synthetic-query training hurt on real queries. When a catalog's
+category field is empty, half the template queries are a brand alone, shared by dozens of items,
+and with a plain in-batch loss each of those items is a negative of the others: the model learns
+to push apart products that answer the same query. So:
+
+- a query naming more than ``max_items_per_query`` items is generic (a brand or a category on its
+  own) and is dropped;
+- a batch never holds the same item or the same query twice;
+- any in-batch or mined candidate that is a known positive of a query (another item the same
+  query names) is masked out of that query's softmax: the loss is multi-positive, not one-hot.
 
 The loop is a plain PyTorch loop over the library's model and loss rather than
 ``SentenceTransformerTrainer``, which would add the ``datasets`` package (and its pins) to the
@@ -20,7 +30,7 @@ import json
 import os
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -30,6 +40,9 @@ from shopaug.encode import default_model_path
 from shopaug.progress import StageCallback
 from shopaug.search.base import TEXT_FIELDS
 from shopaug.search.engine import Mode, SearchEngine
+
+if TYPE_CHECKING:
+    import torch
 
 
 class FineTuneConfig(BaseModel):
@@ -49,6 +62,13 @@ class FineTuneConfig(BaseModel):
         "the repeats are click counts, so the pairs many shoppers chose weigh more.",
     )
     max_steps: int | None = Field(None, ge=1, description="Stop after this many steps.")
+    max_items_per_query: int | None = Field(
+        5,
+        ge=1,
+        description="A query naming more items is generic (a brand or category alone) and is "
+        "dropped (None: keep every query).",
+    )
+    scale: float = Field(20.0, gt=0, description="Cosine similarity scale of the softmax.")
     max_seq_length: int = Field(64, ge=8, description="Item text tokens kept (titles first).")
     hard_negatives: bool = True
     mine_depth: int = Field(10, ge=1, description="Mined negative: first non-positive in top N.")
@@ -73,6 +93,7 @@ def training_triples(
     pairs = pairs[["query", "item_id"]].astype(str)
     if not config.keep_repeats:
         pairs = pairs.drop_duplicates()
+    pairs, generic = without_generic_queries(pairs, config.max_items_per_query)
     pairs = pairs.reset_index(drop=True)
     if config.max_pairs is not None and len(pairs) > config.max_pairs:
         pairs = pairs.sample(config.max_pairs, random_state=config.seed).reset_index(drop=True)
@@ -84,45 +105,94 @@ def training_triples(
         )
     )
     live_texts = {i: texts[i] for i in engine.table.slot_of}
-    negatives = [""] * len(pairs)
+    negative_of = dict.fromkeys(pairs["query"], "")
     if config.hard_negatives:
         positives = pairs.groupby("query")["item_id"].agg(set).to_dict()
-        queries = list(positives)
-        for n, query in enumerate(queries):
+        for n, query in enumerate(negative_of):
             ranked = engine.rank(query, config.mine_depth, mode=config.mine_mode)
             found = [i for i in engine.item_ids(ranked) if i not in positives[query]]
-            positives[query] = live_texts[found[0]] if found else ""
+            negative_of[query] = found[0] if found else ""
             if on_stage is not None and n % 200 == 0:
-                on_stage("mining hard negatives", n / max(len(queries), 1))
-        negatives = [positives[q] for q in pairs["query"]]
-    return pd.DataFrame(
+                on_stage("mining hard negatives", n / max(len(negative_of), 1))
+    negative_ids = [negative_of[q] for q in pairs["query"]]
+    triples = pd.DataFrame(
         {
             "query": pairs["query"],
             "positive": [live_texts[i] for i in pairs["item_id"]],
-            "negative": negatives,
+            "negative": [live_texts[i] if i else "" for i in negative_ids],
             "item_id": pairs["item_id"],
+            "negative_id": negative_ids,
         }
     )
+    triples.attrs["generic_queries_dropped"] = generic
+    return triples
 
 
-def batches_without_repeats(items: list[str], batch_size: int, seed: int) -> list[list[int]]:
-    """Shuffled row batches in which no item appears twice (a repeat waits for a later batch).
+def without_generic_queries(pairs: pd.DataFrame, limit: int | None) -> tuple[pd.DataFrame, int]:
+    """``pairs`` without the queries that name more than ``limit`` distinct items, and how many
+    queries were dropped (module docstring: such queries teach the model false negatives)."""
+    if limit is None:
+        return pairs, 0
+    items_per_query = pairs.groupby("query")["item_id"].transform("nunique")
+    generic = items_per_query > limit
+    return pairs[~generic], int(pairs.loc[generic, "query"].nunique())
+
+
+def batches_without_repeats(
+    items: list[str], batch_size: int, seed: int, queries: list[str] | None = None
+) -> list[list[int]]:
+    """Shuffled row batches in which no item (and, given ``queries``, no query) appears twice;
+    a repeat waits for a later batch.
 
     Rows left at the end that are all copies of one item cannot form a batch (the in-batch loss
     needs two different items) and are left out."""
+    keys = [(item,) for item in items] if queries is None else list(zip(items, queries))
     order = np.random.default_rng(seed).permutation(len(items)).tolist()
     out: list[list[int]] = []
     while order:
-        batch, seen, rest = [], set(), []
+        batch, rest = [], []
+        seen: list[set[str]] = [set() for _ in keys[0]] if keys else []
         for row in order:
-            if len(batch) < batch_size and items[row] not in seen:
+            key = keys[row]
+            if len(batch) < batch_size and not any(k in s for k, s in zip(key, seen)):
                 batch.append(row)
-                seen.add(items[row])
+                for k, s in zip(key, seen):
+                    s.add(k)
             else:
                 rest.append(row)
         out.append(batch)
         order = rest
     return [b for b in out if len(b) >= 2]
+
+
+def known_positive_mask(batch: pd.DataFrame, positives: dict[str, set[str]]) -> np.ndarray:
+    """``mask[i, j]``: candidate ``j`` (the batch's positives, then its mined negatives) is a
+    known positive of query ``i`` other than its own, so it must not count as a negative."""
+    candidates = batch["item_id"].tolist()
+    if "negative_id" in batch and (batch["negative_id"] != "").all():
+        candidates += batch["negative_id"].tolist()
+    mask = np.array(
+        [[item in positives[query] for item in candidates] for query in batch["query"]],
+        dtype=bool,
+    )
+    mask[np.arange(len(batch)), np.arange(len(batch))] = False
+    return mask
+
+
+def multi_positive_loss(
+    model: Any, features: list[dict], mask: np.ndarray, scale: float
+) -> torch.Tensor:
+    """In-batch softmax cross-entropy (as sentence-transformers' MultipleNegativesRankingLoss)
+    with the other known positives of each query masked out of its candidates."""
+    import torch
+    from torch.nn import functional
+
+    embedded = [model(f)["sentence_embedding"] for f in features]
+    queries = functional.normalize(embedded[0], dim=-1)
+    candidates = functional.normalize(torch.cat(embedded[1:]), dim=-1)
+    scores = scale * queries @ candidates.T
+    scores = scores.masked_fill(torch.as_tensor(mask), float("-inf"))
+    return functional.cross_entropy(scores, torch.arange(len(queries)))
 
 
 def fine_tune(
@@ -138,20 +208,18 @@ def fine_tune(
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     import torch
     from sentence_transformers import SentenceTransformer
-    from sentence_transformers.sentence_transformer.losses import MultipleNegativesRankingLoss
 
     torch.set_num_threads(config.threads)
     torch.manual_seed(config.seed)
     base = config.base or str(default_model_path())
     model = SentenceTransformer(base, device="cpu", local_files_only=True)
     model.max_seq_length = config.max_seq_length
-    loss = MultipleNegativesRankingLoss(model)
+    positives = triples.groupby("query")["item_id"].agg(set).to_dict()
+    items, queries = triples["item_id"].tolist(), triples["query"].tolist()
     plan = [
         batch
         for epoch in range(config.epochs)
-        for batch in batches_without_repeats(
-            triples["item_id"].tolist(), config.batch_size, config.seed + epoch
-        )
+        for batch in batches_without_repeats(items, config.batch_size, config.seed + epoch, queries)
     ][: config.max_steps]
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.learning_rate)
     warmup = max(1, int(config.warmup_share * len(plan)))
@@ -165,7 +233,11 @@ def fine_tune(
         if config.hard_negatives and (batch["negative"] != "").all():
             columns.append(batch["negative"])
         features = [_features(model, column.tolist()) for column in columns]
-        value = loss(features, labels=None)
+        if len(columns) == 2:
+            batch = batch.drop(columns="negative_id", errors="ignore")
+        value = multi_positive_loss(
+            model, features, known_positive_mask(batch, positives), config.scale
+        )
         optimizer.zero_grad()
         value.backward()
         optimizer.step()
