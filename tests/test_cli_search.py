@@ -85,6 +85,8 @@ def test_bench_search_holdout_tests_on_held_out_items_queries(shop_run, tmp_path
     assert set(outcome["results"]["bm25"]["metrics"]) == {"all", "round-trip-kept"}
     refused = runner.invoke(app, [*args, "--regime", "real+synthetic"])
     assert refused.exit_code == 2 and "drop regime real+synthetic" in refused.output
+    unknown = runner.invoke(app, [*args, "--blank-field", "price"])
+    assert unknown.exit_code == 2 and "blank_fields" in unknown.output
 
 
 def test_bench_search_on_a_query_file_runs_without_a_regime(shop_run, tmp_path, monkeypatch):
@@ -97,12 +99,12 @@ def test_bench_search_on_a_query_file_runs_without_a_regime(shop_run, tmp_path, 
     )
     out = tmp_path / "judged.json"
     args = ["bench", "search", "--data", str(run), "--out", str(out), "--queries", str(judgments)]
-    result = runner.invoke(
-        app, [*args, "--max-steps", "1", "--batch-size", "4", "--work-dir", str(tmp_path / "w")]
-    )
+    fast = ["--max-steps", "1", "--batch-size", "4", "--work-dir", str(tmp_path / "w")]
+    result = runner.invoke(app, [*args, *fast, "--blank-field", "categories"])
     assert result.exit_code == 0, result.output
     outcome = json.loads(out.read_text())
     assert outcome["config"]["regimes"] == ["zero-shot", "synthetic"]
+    assert outcome["config"]["blank_fields"] == ["categories"]
     systems = {f"{m}:{r}" for m in ("dense", "hybrid") for r in ("zero-shot", "synthetic")}
     assert set(outcome["results"]) == {"bm25", "shipped", *systems}
     # The shipped system was chosen on held-out items' synthetic queries, never on the file.
@@ -115,3 +117,5 @@ def test_bench_search_on_a_query_file_runs_without_a_regime(shop_run, tmp_path, 
     assert "slices by traffic from: query log" in result.output
     refused = runner.invoke(app, [*args, "--regime", "real+synthetic"])
     assert refused.exit_code == 2 and "drop regime real+synthetic" in refused.output
+    unknown = runner.invoke(app, [*args, "--blank-field", "price"])
+    assert unknown.exit_code == 2 and "blank_fields" in unknown.output

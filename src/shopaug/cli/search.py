@@ -390,6 +390,18 @@ def bench_search(
     keep_repeats: Annotated[
         bool, typer.Option(help="Train on repeated log pairs as often as they occur.")
     ] = False,
+    max_items_per_query: Annotated[
+        int | None,
+        typer.Option(help="Training queries naming more items are generic and dropped."),
+    ] = 5,
+    blank_field: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Catalog field to empty before anything runs (categories, brand, description; "
+            "repeatable): tests a shop whose metadata is sparser."
+        ),
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Fine-tuning and validation-split seed.")] = 0,
     work_dir: Annotated[Path, typer.Option(help="Where models and ingested data go.")] = Path(
         "runs/bench"
     ),
@@ -407,7 +419,10 @@ def bench_search(
             llm_limit=llm_limit,
             synthetic_files=synthetic_file or [],
             holdout_items=holdout_items,
+            blank_fields=blank_field or [],
             finetune=FineTuneConfig(
+                seed=seed,
+                max_items_per_query=max_items_per_query,
                 max_steps=max_steps,
                 max_pairs=max_pairs,
                 batch_size=batch_size,

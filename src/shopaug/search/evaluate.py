@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -106,6 +107,10 @@ class SearchBenchConfig(BaseModel):
         lt=0.5,
         description="Known-item protocol (module docstring): share of items whose synthetic "
         "queries are the test cases; for shops without a query log.",
+    )
+    blank_fields: list[Literal["categories", "brand", "description"]] = Field(
+        default_factory=list,
+        description="Catalog fields emptied before anything runs: a shop with sparser metadata.",
     )
     test_share: float = Field(0.3, gt=0, lt=1)
     valid_share: float = Field(0.15, ge=0, lt=1)
@@ -462,7 +467,8 @@ def run_search_benchmark(
     torch.set_num_threads(config.finetune.threads)
     say = notifier(on_stage)
     dataset = load_dataset(config.data, config.events, config.work_dir, on_stage)
-    catalog = dataset.items
+    catalog = dataset.items.assign(**dict.fromkeys(config.blank_fields, ""))
+    dataset = replace(dataset, items=catalog)  # synthetic queries see the same sparse catalog
     synthetic, holdout = None, None
     if config.holdout_items is None:
         train, valid, test = _periods(config, dataset.queries)
