@@ -51,6 +51,7 @@ DEFAULTS = {
         "mode": "fuse",
         "projection": "linear",
         "id_dropout": 0.3,
+        "id_weight": 0.6,
         "text_learns_from": "all",
     },
 }
