@@ -57,6 +57,17 @@ def test_bench_search_zero_shot_compares_with_bm25(shop_run, tmp_path, monkeypat
     assert "paired differences" in result.output
 
 
+def assert_shipped_is_the_validation_best(outcome: dict, output: str) -> None:
+    """The shipped system is the best of the four on validation cases, never on test."""
+    systems = {f"{m}:{r}" for m in ("dense", "hybrid") for r in ("zero-shot", "synthetic")}
+    assert set(outcome["results"]) == {"bm25", "shipped", *systems}
+    shipped = outcome["shipped"]
+    assert set(shipped["validation_ndcg@10"]) == systems
+    best = max(shipped["validation_ndcg@10"], key=shipped["validation_ndcg@10"].get)
+    assert shipped["system"] == best and f"shipped: {best}" in output
+    assert outcome["results"]["shipped"] == outcome["results"][best]
+
+
 def test_bench_search_holdout_tests_on_held_out_items_queries(shop_run, tmp_path, monkeypatch):
     monkeypatch.setenv("SHOPAUG_CACHE_DIR", str(tmp_path / "cache"))
     run, shop = shop_run
@@ -71,14 +82,7 @@ def test_bench_search_holdout_tests_on_held_out_items_queries(shop_run, tmp_path
     result = runner.invoke(app, [*args, "--work-dir", str(tmp_path / "work")])
     assert result.exit_code == 0, result.output
     outcome = json.loads(out.read_text())
-    systems = {f"{m}:{r}" for m in ("dense", "hybrid") for r in ("zero-shot", "synthetic")}
-    assert set(outcome["results"]) == {"bm25", "shipped", *systems}
-    # The shipped system was chosen on held-out items' synthetic queries, never on the file.
-    shipped = outcome["shipped"]
-    assert set(shipped["validation_ndcg@10"]) == systems
-    best = max(shipped["validation_ndcg@10"], key=shipped["validation_ndcg@10"].get)
-    assert shipped["system"] == best and f"shipped: {best}" in result.output
-    assert outcome["results"]["shipped"] == outcome["results"][best]
+    assert_shipped_is_the_validation_best(outcome, result.output)
     holdout = outcome["data"]["holdout"]
     assert 0 < outcome["data"]["test_queries"] <= holdout["test_items"] == holdout["test_cases"]
     assert outcome["data"]["synthetic_pairs"] == holdout["train_pairs"] < len(titles)
@@ -105,14 +109,7 @@ def test_bench_search_on_a_query_file_runs_without_a_regime(shop_run, tmp_path, 
     outcome = json.loads(out.read_text())
     assert outcome["config"]["regimes"] == ["zero-shot", "synthetic"]
     assert outcome["config"]["blank_fields"] == ["categories"]
-    systems = {f"{m}:{r}" for m in ("dense", "hybrid") for r in ("zero-shot", "synthetic")}
-    assert set(outcome["results"]) == {"bm25", "shipped", *systems}
-    # The shipped system was chosen on held-out items' synthetic queries, never on the file.
-    shipped = outcome["shipped"]
-    assert set(shipped["validation_ndcg@10"]) == systems
-    best = max(shipped["validation_ndcg@10"], key=shipped["validation_ndcg@10"].get)
-    assert shipped["system"] == best and f"shipped: {best}" in result.output
-    assert outcome["results"]["shipped"] == outcome["results"][best]
+    assert_shipped_is_the_validation_best(outcome, result.output)
     assert outcome["data"]["slices"].startswith("query log")  # traffic, not judgments per query
     assert "slices by traffic from: query log" in result.output
     refused = runner.invoke(app, [*args, "--regime", "real+synthetic"])

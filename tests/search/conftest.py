@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pandas as pd
 import pytest
 
@@ -17,13 +19,23 @@ ROWS = [
 ]
 
 
-@pytest.fixture
-def catalog() -> pd.DataFrame:
+def catalog_frame() -> pd.DataFrame:
     frame = pd.DataFrame(ROWS, columns=["item_id", "title", "brand", "categories", "price"])
     frame["description"] = [
         f"A {t.split(',')[0].lower()} that shoppers love." for t in frame["title"]
     ]
     return frame
+
+
+@pytest.fixture(scope="session")
+def make_catalog() -> Callable[[], pd.DataFrame]:
+    """A fresh copy of the catalog per call, for fixtures of any scope."""
+    return catalog_frame
+
+
+@pytest.fixture
+def catalog() -> pd.DataFrame:
+    return catalog_frame()
 
 
 @pytest.fixture(scope="session")

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
@@ -16,25 +15,12 @@ from shopaug.search import SearchEngine
 
 runner = CliRunner()
 
-ROWS = [
-    ("A1", "Tianofa Chew-Proof Dog Collar, Large", "Tianofa", "Pets > Dogs > Dog Collars", 19.99),
-    ("A2", "Vomi Cozy Dog Bed, Grey", "Vomi", "Pets > Dogs > Dog Beds", 49.0),
-    ("A3", "Vomi Cat Tree, Medium", "Vomi", "Pets > Cats > Cat Trees", 89.5),
-    ("A4", "Lura Hydrating Face Serum", "Lura", "Beauty > Skin Care > Serums", 24.0),
-    ("A5", "Kael Orbital Sander 240W", "Kael", "Tools > Power Tools > Sanders", 59.0),
-    ("A6", "Navore Portable Speaker, Silver", "Navore", "Electronics > Audio > Speakers", 86.99),
-    ("A7", "Tianofa Reflective Cat Collar", "Tianofa", "Pets > Cats > Cat Collars", 9.5),
-    ("A8", "Lura Mineral Sunscreen SPF 50", "Lura", "Beauty > Skin Care > Sunscreen", None),
-]
-
 
 @pytest.fixture(scope="module")
-def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """An ingested run folder of an eight-item catalog written here."""
+def run_dir(tmp_path_factory: pytest.TempPathFactory, make_catalog) -> Path:
+    """An ingested run folder of the eight-item test catalog."""
     root = tmp_path_factory.mktemp("catalog")
-    items = pd.DataFrame(ROWS, columns=["item_id", "title", "brand", "categories", "price"])
-    items["description"] = [f"A {t.split(',')[0].lower()} shoppers love." for t in items["title"]]
-    items.to_csv(root / "items.csv", index=False)
+    make_catalog().to_csv(root / "items.csv", index=False)
     ingest(IngestSpec(items=root / "items.csv"), root / "run")
     return root / "run"
 
