@@ -106,12 +106,15 @@ def _pooling_reason(config_file: Path) -> str | None:
     return None
 
 
+def _optional_json(path: Path) -> dict[str, Any]:
+    """A config file sentence-transformers may or may not have written ({} when absent)."""
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
 def _transformer_reason(config_file: Path) -> str | None:
     """Why the Transformer step is not the exported graph (hidden states of the tokenizer's
     ids), if it is not: a task other than feature extraction (6.x names it)."""
-    if not config_file.exists():
-        return None
-    task = json.loads(config_file.read_text()).get("transformer_task", "feature-extraction")
+    task = _optional_json(config_file).get("transformer_task", "feature-extraction")
     if task != "feature-extraction":
         return f"transformer_task {task!r} is not feature-extraction ({config_file})"
     return None
@@ -119,9 +122,7 @@ def _transformer_reason(config_file: Path) -> str | None:
 
 def _prompt_reason(config_file: Path) -> str | None:
     """A default prompt is put before every text by sentence-transformers, not by the graph."""
-    if not config_file.exists():
-        return None
-    name = json.loads(config_file.read_text()).get("default_prompt_name")
+    name = _optional_json(config_file).get("default_prompt_name")
     if name:
         return f"default prompt {name!r} is prepended to texts ({config_file})"
     return None
@@ -227,15 +228,10 @@ def _max_seq_length(model_dir: Path, tokenizer: Any) -> int:
     """Where sentence-transformers truncates: ``max_seq_length`` of sentence_bert_config.json
     when it is there (5.x writes it), else (6.x writes none) the tokenizer's
     ``model_max_length`` capped at the model's ``max_position_embeddings``, as it does."""
-    config = model_dir / "sentence_bert_config.json"
-    if config.exists():
-        value = json.loads(config.read_text()).get("max_seq_length")
-        if value is not None:
-            return int(value)
-    model_config = model_dir / "config.json"
-    positions = None
-    if model_config.exists():
-        positions = json.loads(model_config.read_text()).get("max_position_embeddings")
+    value = _optional_json(model_dir / "sentence_bert_config.json").get("max_seq_length")
+    if value is not None:
+        return int(value)
+    positions = _optional_json(model_dir / "config.json").get("max_position_embeddings")
     limits = [getattr(tokenizer, "model_max_length", None), positions]
     # An unset model_max_length is a huge sentinel (about 1e30), not a limit.
     known = [int(v) for v in limits if isinstance(v, int) and 0 < v < 1_000_000]
@@ -245,8 +241,7 @@ def _max_seq_length(model_dir: Path, tokenizer: Any) -> int:
 def _lower_case(model_dir: Path) -> bool:
     """``do_lower_case`` of the Transformer step: sentence-transformers lowercases texts before
     its tokenizer reads them, whatever the tokenizer does."""
-    config = model_dir / "sentence_bert_config.json"
-    return config.exists() and bool(json.loads(config.read_text()).get("do_lower_case"))
+    return bool(_optional_json(model_dir / "sentence_bert_config.json").get("do_lower_case"))
 
 
 def _tokenizer(model_dir: Path) -> Any:

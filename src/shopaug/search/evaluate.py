@@ -518,8 +518,9 @@ def run_search_benchmark(
         engine, runs[regime] = _regime_engine(config, catalog, bm25, pairs, valid, work, progress)
         for mode in ("dense", "hybrid"):
             scored[f"{mode}:{regime}"] = score_system(engine, test, mode)
-            if not valid.empty:
-                on_valid[f"{mode}:{regime}"] = _validation_ndcg(engine, valid, mode)
+        if not valid.empty:  # hybrid's was scored when its fusion was chosen
+            on_valid[f"dense:{regime}"] = _validation_ndcg(engine, valid, "dense")
+            on_valid[f"hybrid:{regime}"] = runs[regime]["fusion"]["validation_ndcg@10"]
     shipped = ship(on_valid)
     if shipped is not None:
         scored["shipped"] = scored[shipped["system"]]
@@ -657,6 +658,5 @@ def _choose_fusion(engine: SearchEngine, valid: pd.DataFrame) -> dict[str, Any]:
     scores = []
     for choice in grid:
         engine.config = engine.config.model_copy(update=choice)
-        scored = score_system(engine, valid, "hybrid", depth=10)
-        scores.append(float(scored["values"]["ndcg@10"].mean()))
+        scores.append(_validation_ndcg(engine, valid, "hybrid"))
     return {**grid[int(np.argmax(scores))], "validation_ndcg@10": max(scores)}
