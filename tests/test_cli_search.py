@@ -116,3 +116,26 @@ def test_bench_search_on_a_query_file_runs_without_a_regime(shop_run, tmp_path, 
     assert refused.exit_code == 2 and "drop regime real+synthetic" in refused.output
     unknown = runner.invoke(app, [*args, "--blank-field", "price"])
     assert unknown.exit_code == 2 and "blank_fields" in unknown.output
+
+
+def test_bench_search_scores_expanded_twins_of_bm25_and_hybrid(shop_run, tmp_path, monkeypatch):
+    monkeypatch.setenv("SHOPAUG_CACHE_DIR", str(tmp_path / "cache"))
+    run, shop = shop_run
+    expansion = tmp_path / "expansion.csv"
+    named = shop.items.head(40)
+    queries = named["title"].str.lower().str.split().str[-2:].str.join(" ") + " gift"
+    pd.DataFrame({"query": queries, "item_id": named["item_id"]}).to_csv(expansion, index=False)
+    out = tmp_path / "expanded.json"
+    args = ["bench", "search", "--data", str(run), "--out", str(out), "--regime", "zero-shot"]
+    work = ["--work-dir", str(tmp_path / "work")]
+    result = runner.invoke(app, [*args, *work, "--expansion-file", str(expansion)])
+    assert result.exit_code == 0, result.output
+    outcome = json.loads(out.read_text())
+    assert {"bm25:expanded", "hybrid:zero-shot:expanded"} <= set(outcome["results"])
+    assert outcome["data"]["items_expanded"] == 40
+    pairs = {(c["a"], c["b"]) for c in outcome["comparisons"]}
+    assert ("bm25:expanded", "bm25") in pairs
+    assert ("hybrid:zero-shot:expanded", "hybrid:zero-shot") in pairs
+    missing = runner.invoke(app, [*args, "--expansion-file", str(tmp_path / "none.csv")])
+    assert missing.exit_code == 2 and "--expansion-file" in missing.output
+    assert "none.csv: no such file" in missing.output

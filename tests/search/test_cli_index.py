@@ -74,6 +74,18 @@ def test_a_bm25_index_replaces_a_hybrid_one_and_sets_the_query_mode(run_dir, tmp
     assert dense.exit_code == 2 and "built as bm25" in dense.output
 
 
+def test_an_expanded_index_finds_items_by_their_synthetic_queries(run_dir, tmp_path) -> None:
+    expansion = tmp_path / "queries.csv"
+    expansion.write_text("query,item_id\npet neckband,A1\nspare query,A1\n")
+    index = tmp_path / "index"
+    args = ["search", "index", str(run_dir), "--out", str(index), "--mode", "bm25"]
+    built = runner.invoke(app, [*args, "--expansion-file", str(expansion)])
+    assert built.exit_code == 0, built.output
+    assert "items expanded" in built.output
+    found = runner.invoke(app, ["search", str(index), "neckband"])
+    assert found.exit_code == 0 and "A1" in found.output, found.output
+
+
 def test_a_run_folder_is_still_searched_and_hints_at_the_index(run_dir) -> None:
     result = runner.invoke(app, ["search", str(run_dir), "vomi", "--mode", "bm25", "-k", "2"])
     assert result.exit_code == 0, result.output
@@ -91,6 +103,14 @@ def test_bad_index_options_are_one_line_errors(run_dir, tmp_path) -> None:
     assert "--mode 'magic'" in error("index", str(run_dir), "--out", index, "--mode", "magic")
     assert "--encoder" in error("index", str(run_dir), "--out", index, "--encoder", "/nope")
     assert "no ingested data" in error("index", str(tmp_path / "none"), "--out", index)
+    gone = str(tmp_path / "gone.csv")
+    assert "--expansion-file" in error(
+        "index", str(run_dir), "--out", index, "--expansion-file", gone
+    )
+    unnamed = tmp_path / "unnamed.csv"
+    unnamed.write_text("words\nneckband\n")  # no query and item_id columns
+    message = error("index", str(run_dir), "--out", index, "--expansion-file", str(unnamed))
+    assert "--expansion-file" in message and "missing column" in message
     assert not (tmp_path / "index").exists()
     broken = tmp_path / "broken"
     broken.mkdir()

@@ -246,8 +246,46 @@ def test_validation_items_are_never_named_by_a_training_query() -> None:
     assert 5 < len(held_out) < 50  # about a tenth of the 200 items
 
 
+def test_queries_the_round_trip_removed_never_train() -> None:
+    pairs = synthetic_pairs(200).assign(kept=True)
+    pairs.loc[::3, "kept"] = False
+    train, valid = validation_items_split(pairs, 0.1, seed=0)
+    removed = set(pairs.loc[~pairs["kept"], "query"])
+    assert not removed & set(train["query"]) and len(train) > 0
+    assert removed & set(valid["query"])  # validation keeps every query of its items
+
+
 def test_the_shipped_system_is_the_validation_best_and_says_what_lost() -> None:
     shipped = ship({"dense:zero-shot": 0.50, "dense:synthetic": 0.45, "hybrid:zero-shot": 0.52})
     assert shipped["system"] == "hybrid:zero-shot"
     assert "below zero-shot dense (0.5000) on validation: dense:synthetic" in shipped["reason"]
     assert ship({}) is None
+
+
+def test_synthetic_files_mix_with_template_queries_when_asked(tmp_path: Path, catalog) -> None:
+    from types import SimpleNamespace
+
+    from shopaug.search.evaluate import _synthetic_pairs
+
+    llm = tmp_path / "llm.csv"
+    pd.DataFrame({"query": ["pet neckband"], "item_id": ["A1"]}).to_csv(llm, index=False)
+    dataset = SimpleNamespace(items=catalog)
+    alone = SearchBenchConfig(data=tmp_path, synthetic_files=[llm])
+    assert _synthetic_pairs(alone, dataset)["query"].tolist() == ["pet neckband"]
+    mixed = _synthetic_pairs(alone.model_copy(update={"mix_template": True}), dataset)
+    assert set(mixed["source"]) == {"llm", "template"}
+    assert set(mixed["item_id"]) == set(catalog["item_id"])
+
+
+def test_a_test_query_written_into_its_items_expansion_is_counted(catalog, tmp_path) -> None:
+    from shopaug.search.evaluate import count_test_rows_in_expansion
+    from shopaug.search.expansion import DocumentExpansion
+
+    pairs = pd.DataFrame({"query": ["pet neckband", "chew toy"], "item_id": ["A1", "A2"]})
+    expanded = DocumentExpansion().apply(catalog, pairs)
+    test = pd.DataFrame({"query": ["Pet Neckband", "chew toy", "dog bed"], "item_id": ["A1"] * 3})
+    assert count_test_rows_in_expansion(test, expanded) == 1  # "chew toy" expands A2, not A1
+    with pytest.raises(ValueError, match="drop expansion_files"):
+        SearchBenchConfig(
+            data=tmp_path, holdout_items=0.2, regimes=["zero-shot"], expansion_files=[tmp_path]
+        )

@@ -148,6 +148,25 @@ def read_catalog(source: Path) -> pd.DataFrame:
         raise fail(f"{exc}; or give a search index saved by `shopaug search index`") from exc
 
 
+def check_files(option: str, files: list[Path]) -> None:
+    """Each file of a repeatable file option exists, before any work starts."""
+    for path in files:
+        if not path.is_file():
+            raise fail(f"{option} {path}: no such file")
+
+
+def expand_catalog(items: pd.DataFrame, files: list[Path]) -> pd.DataFrame:
+    """``items`` with the round-trip-kept queries of ``files`` in their expansion field."""
+    from shopaug.search.evaluate import read_pairs_files
+    from shopaug.search.expansion import DocumentExpansion
+
+    try:
+        pairs = read_pairs_files(files, items)
+    except (DataError, OSError, ValueError) as exc:
+        raise fail(f"--expansion-file: {exc}") from exc
+    return DocumentExpansion().apply(items, pairs)
+
+
 def build_engine(items: pd.DataFrame, config: SearchConfig) -> SearchEngine:
     """Index ``items``; dense and hybrid encode the catalog under a bar with items/s and ETA."""
     from shopaug.search import SearchEngine
@@ -245,6 +264,14 @@ def index(
     encoder: Annotated[
         str | None, typer.Option(help="Local sentence-transformers model (e.g. a fine-tune).")
     ] = None,
+    expansion_file: Annotated[
+        list[Path] | None,
+        typer.Option(
+            help="Synthetic queries appended to their items' keyword documents (the "
+            "queries.parquet of `shopaug augment -s llm-queries` on this data, or query,item_id "
+            "files; repeatable): keyword search then matches the words shoppers type."
+        ),
+    ] = None,
 ) -> None:
     """Build a catalog's search index once and save it.
 
@@ -255,10 +282,13 @@ def index(
 
     check_mode(mode)
     _writable_index_dir(out)
+    check_files("--expansion-file", expansion_file or [])
     if mode != "bm25":
         item_encoder(encoder)  # fails now on a wrong --encoder, before the catalog is read
     started = time.perf_counter()
     items = read_catalog(data)
+    if expansion_file:
+        items = expand_catalog(items, expansion_file)
     engine = build_engine(items, SearchConfig(mode=mode, encoder=encoder))
     save_index(engine, out)
     print_mapping(
@@ -267,6 +297,7 @@ def index(
             "items": len(engine),
             "mode": engine.config.mode,
             "dense index": engine.dense.kind if engine.dense is not None else "-",
+            "items expanded": int((engine.table.frame["expansion"] != "").sum()),
             "encoder": "-" if mode == "bm25" else engine.config.encoder or "default (MiniLM)",
             "seconds": round(time.perf_counter() - started, 1),
         },
@@ -373,6 +404,18 @@ def bench_search(
             "llm-queries` on this data, or query,item_id files; repeatable); replaces --synthetic."
         ),
     ] = None,
+    mix_template: Annotated[
+        bool,
+        typer.Option(help="With --synthetic-file: train on template queries as well."),
+    ] = False,
+    expansion_file: Annotated[
+        list[Path] | None,
+        typer.Option(
+            help="Synthetic queries appended to their items' keyword documents (doc2query--; "
+            "same shapes as --synthetic-file, repeatable): BM25 and hybrids are also scored "
+            "expanded, against their plain twins."
+        ),
+    ] = None,
     holdout_items: Annotated[
         float | None,
         typer.Option(
@@ -410,6 +453,9 @@ def bench_search(
     from shopaug.search.evaluate import SearchBenchConfig, default_regimes, run_search_benchmark
     from shopaug.search.finetune import FineTuneConfig
 
+    check_files("--queries", [queries] if queries else [])
+    check_files("--synthetic-file", synthetic_file or [])
+    check_files("--expansion-file", expansion_file or [])
     try:
         config = SearchBenchConfig(
             data=data,
@@ -418,6 +464,8 @@ def bench_search(
             synthetic=synthetic,
             llm_limit=llm_limit,
             synthetic_files=synthetic_file or [],
+            mix_template=mix_template,
+            expansion_files=expansion_file or [],
             holdout_items=holdout_items,
             blank_fields=blank_field or [],
             finetune=FineTuneConfig(

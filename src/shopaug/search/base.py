@@ -21,7 +21,10 @@ from shopaug.data.schema import split_categories
 
 #: Text fields that are indexed, in the order the dense encoder reads them.
 TEXT_FIELDS = ("title", "brand", "categories", "description")
-TABLE_COLUMNS = ("item_id", *TEXT_FIELDS, "price")
+#: Keyword search alone reads ``expansion``: words shoppers type for an item that its own fields
+#: lack (doc2query--, :mod:`shopaug.search.expansion`). The encoder reads only what the shop wrote.
+KEYWORD_FIELDS = (*TEXT_FIELDS, "expansion")
+TABLE_COLUMNS = ("item_id", *KEYWORD_FIELDS, "price")
 
 
 class SearchFilters(BaseModel):
@@ -71,9 +74,12 @@ class FieldWeights(BaseModel):
     brand: float = Field(2.0, ge=0)
     categories: float = Field(2.0, ge=0)
     description: float = Field(1.0, ge=0)
+    expansion: float = Field(
+        1.0, ge=0, description="Synthetic queries appended to an item (empty unless expanded)."
+    )
 
     def items(self) -> list[tuple[str, float]]:
-        return [(f, float(getattr(self, f))) for f in TEXT_FIELDS if getattr(self, f) > 0]
+        return [(f, float(getattr(self, f))) for f in KEYWORD_FIELDS if getattr(self, f) > 0]
 
 
 class SearchConfig(BaseModel):
@@ -149,7 +155,10 @@ class ItemTable:
     def restore(cls, frame: pd.DataFrame, alive: np.ndarray) -> ItemTable:
         """The table saved as ``frame`` (every slot, retired ones too) and its ``alive`` mask."""
         table = cls()
-        table.frame = frame.reindex(columns=list(TABLE_COLUMNS)).reset_index(drop=True)
+        # an index saved before a text field existed has no column for it: empty text
+        absent = {name: "" for name in KEYWORD_FIELDS if name not in frame}
+        frame = frame.assign(**absent).reindex(columns=list(TABLE_COLUMNS))
+        table.frame = frame.reset_index(drop=True)
         table.alive = np.asarray(alive, dtype=bool).copy()
         live = table.frame["item_id"].to_numpy()[table.alive]
         table.slot_of = dict(zip(live.tolist(), np.flatnonzero(table.alive).tolist(), strict=True))
@@ -241,7 +250,7 @@ def normalise_items(items: pd.DataFrame) -> pd.DataFrame:
         row = int(np.flatnonzero(repeated)[0])
         raise ValueError(f"items row {row}: item_id {ids[row]!r} appears twice in the batch")
     out = pd.DataFrame({"item_id": ids})
-    for name in TEXT_FIELDS:
+    for name in KEYWORD_FIELDS:
         column = frame[name] if name in frame else pd.Series([""] * len(frame))
         out[name] = column.fillna("").astype(str).str.strip().to_numpy()
     price = frame["price"] if "price" in frame else pd.Series([np.nan] * len(frame))

@@ -51,6 +51,7 @@ from shopaug.evaluate.stats import bootstrap_mean_ci, paired_bootstrap
 from shopaug.progress import StageCallback, notifier
 from shopaug.search.base import SearchConfig
 from shopaug.search.engine import Mode, SearchEngine
+from shopaug.search.expansion import DocumentExpansion
 from shopaug.search.finetune import (
     FineTuneConfig,
     fine_tune,
@@ -101,6 +102,18 @@ class SearchBenchConfig(BaseModel):
         description="Synthetic pairs made ahead of time, used instead of ``synthetic``: the "
         "queries.parquet of `shopaug augment -s llm-queries` on this data, or query,item_id files.",
     )
+    mix_template: bool = Field(
+        False,
+        description="With synthetic_files: train on template queries too, so the encoder "
+        "meets both styles (the files' own, e.g. an LLM's, and cut-from-the-fields ones).",
+    )
+    expansion_files: list[Path] = Field(
+        default_factory=list,
+        description="Synthetic queries appended to their items' keyword documents (doc2query--; "
+        "same shapes as synthetic_files, round-trip-removed rows skipped): BM25 and every hybrid "
+        "are also scored on the expanded catalog and compared with their plain twins.",
+    )
+    expansion: DocumentExpansion = DocumentExpansion()
     holdout_items: float | None = Field(
         None,
         gt=0,
@@ -142,6 +155,12 @@ class SearchBenchConfig(BaseModel):
     def _holdout_needs_no_log(self) -> SearchBenchConfig:
         if self.holdout_items is None:
             return self
+        if self.expansion_files:
+            raise ValueError(
+                "holdout_items tests on the held-out items' synthetic queries, which expansion "
+                "would write into those items' documents; drop expansion_files (or test on a "
+                "query log or a query file)"
+            )
         if self.queries is not None:
             raise ValueError("holdout_items makes its own test queries; drop queries")
         if "real+synthetic" in self.regimes:
@@ -313,10 +332,12 @@ def validation_items_split(
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Training pairs, and validation cases: the queries of ``share`` of the items, which no
     training query names, so a choice made on them (fusion, shipped system, fine-tuned or not)
-    rewards what generalises to unseen items rather than what the training queries repeat."""
+    rewards what generalises to unseen items rather than what the training queries repeat.
+    Training keeps only the pairs the round-trip filter kept, as :func:`holdout_split` does."""
     is_valid = item_positions(pairs, seed) < share
     names_valid = pairs["query"].isin(set(pairs.loc[is_valid, "query"]))
-    train = pairs[~is_valid & ~names_valid.to_numpy()]
+    kept = pairs["kept"].astype(bool).to_numpy() if "kept" in pairs else True
+    train = pairs[~is_valid & ~names_valid.to_numpy() & kept]
     valid = pairs[names_valid.to_numpy()][["query", "item_id"]]  # every item a query names
     return train.reset_index(drop=True), valid.reset_index(drop=True)
 
@@ -496,6 +517,12 @@ def run_search_benchmark(
     say("BM25", 0.02)
     bm25 = SearchEngine.build(catalog, config.search.model_copy(update={"mode": "bm25"}))
     scored = {"bm25": score_system(bm25, test, "bm25")}
+    expanded, expansion = _expanded_catalog(config, catalog), {}
+    if expanded is not None:
+        expansion = {**DocumentExpansion.coverage(expanded), **_test_in_expansion(test, expanded)}
+        scored["bm25:expanded"] = score_system(
+            SearchEngine.build(expanded, bm25.config), test, "bm25"
+        )
     runs: dict[str, dict[str, Any]] = {}
     on_valid: dict[str, float] = {}
     share = 0.9 / len(config.regimes)
@@ -518,6 +545,11 @@ def run_search_benchmark(
         engine, runs[regime] = _regime_engine(config, catalog, bm25, pairs, valid, work, progress)
         for mode in ("dense", "hybrid"):
             scored[f"{mode}:{regime}"] = score_system(engine, test, mode)
+        if expanded is not None:  # same encoder, vectors and fusion; expanded keyword side
+            twin = SearchEngine.build(
+                expanded, engine.config, encoder=engine.encoder, item_vectors=engine.dense.vectors
+            )
+            scored[f"hybrid:{regime}:expanded"] = score_system(twin, test, "hybrid")
         if not valid.empty:  # hybrid's was scored when its fusion was chosen
             on_valid[f"dense:{regime}"] = _validation_ndcg(engine, valid, "dense")
             on_valid[f"hybrid:{regime}"] = runs[regime]["fusion"]["validation_ndcg@10"]
@@ -533,6 +565,7 @@ def run_search_benchmark(
             "test_queries": int(test["query"].nunique()),
             "test_rows_unknown_items": int((~known).sum()),
             "synthetic_pairs": 0 if synthetic is None else len(synthetic),
+            **expansion,
             "slices": slices,
             **({} if holdout is None else {"holdout": holdout.sizes()}),
         },
@@ -602,6 +635,9 @@ def _comparisons(scored: dict[str, dict], buckets: dict[str, str] | None, n: int
     if "shipped" in scored and "dense:zero-shot" in scored:
         pairs.append(("shipped", "dense:zero-shot"))
     pairs += [
+        (name, name.removesuffix(":expanded")) for name in scored if name.endswith(":expanded")
+    ]
+    pairs += [
         (f"{mode}:{regime}", f"{mode}:zero-shot")
         for regime in ("synthetic", "real+synthetic")
         for mode in ("dense", "hybrid")
@@ -624,15 +660,51 @@ def _periods(
     return split_log(normalised_queries(log), config.test_share, config.valid_share)
 
 
-def _synthetic_pairs(config: SearchBenchConfig, dataset: Any) -> pd.DataFrame:
-    if config.synthetic_files:
-        ids = dataset.items["item_id"].astype(str).to_numpy()
-        return pd.concat(
-            [read_pairs_file(f, ids) for f in config.synthetic_files], ignore_index=True
+def read_pairs_files(files: list[Path], catalog: pd.DataFrame) -> pd.DataFrame:
+    """The pairs of every file (:func:`read_pairs_file`), item rows mapped to ``catalog``."""
+    ids = catalog["item_id"].astype(str).to_numpy()
+    return pd.concat([read_pairs_file(f, ids) for f in files], ignore_index=True)
+
+
+def _expanded_catalog(config: SearchBenchConfig, catalog: pd.DataFrame) -> pd.DataFrame | None:
+    """The catalog with its items' expansion queries, or None without expansion files. Only
+    keyword search reads them, so test queries (from elsewhere) reach nothing new."""
+    if not config.expansion_files:
+        return None
+    return config.expansion.apply(catalog, read_pairs_files(config.expansion_files, catalog))
+
+
+def count_test_rows_in_expansion(test: pd.DataFrame, expanded: pd.DataFrame) -> int:
+    """Test (query, item) rows whose query is written verbatim into that item's expansion: a
+    sign the expansion was made from the test set, which would make the comparison worthless."""
+    known = DocumentExpansion.pairs_of(expanded)
+    normal = test["query"].astype(str).str.lower().str.split().str.join(" ")
+    rows = zip(test["item_id"].astype(str), normal, strict=True)
+    return sum((item, query) in known for item, query in rows)
+
+
+def _test_in_expansion(test: pd.DataFrame, expanded: pd.DataFrame) -> dict[str, int]:
+    overlap = count_test_rows_in_expansion(test, expanded)
+    if overlap:
+        logger.warning(
+            "%d of %d test rows have their query written into their item's expansion; was "
+            "the expansion made from the test queries?",
+            overlap,
+            len(test),
         )
+    return {"test_rows_in_expansion": overlap}
+
+
+def _synthetic_pairs(config: SearchBenchConfig, dataset: Any) -> pd.DataFrame:
+    template = TemplateQueries(seed=config.finetune.seed)
+    if config.synthetic_files:
+        files = read_pairs_files(config.synthetic_files, dataset.items)
+        if not config.mix_template:
+            return files
+        return pd.concat([files, template.generate(dataset.items)], ignore_index=True)
     if config.synthetic == "llm":
         return llm_queries(dataset.items, limit=config.llm_limit)
-    return TemplateQueries(seed=config.finetune.seed).generate(dataset.items)
+    return template.generate(dataset.items)
 
 
 def _with_real(synthetic: pd.DataFrame, train: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
