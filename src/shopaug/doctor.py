@@ -132,7 +132,7 @@ def _probe_onnx() -> str:
     need("sentence_transformers")
     import numpy as np
 
-    from shopaug.encode.onnx_query import OnnxSentenceEncoder
+    from shopaug.encode.onnx_encoder import OnnxSentenceEncoder
     from shopaug.encode.text_encoder import TextEncoder, default_model_path
 
     texts = ["pyrex beaker 250 ml"]

@@ -86,6 +86,19 @@ def test_an_expanded_index_finds_items_by_their_synthetic_queries(run_dir, tmp_p
     assert found.exit_code == 0 and "A1" in found.output, found.output
 
 
+def test_an_int8_index_saves_its_item_encoder_settings(run_dir, tmp_path) -> None:
+    index = tmp_path / "index"
+    args = ["search", "index", str(run_dir), "--out", str(index)]
+    built = runner.invoke(app, [*args, "--item-backend", "onnx-int8", "--item-max-length", "64"])
+    assert built.exit_code == 0, built.output
+    config = json.loads((index / "search.json").read_text())["config"]
+    assert (config["item_backend"], config["item_max_length"]) == ("onnx-int8", 64)
+    found = runner.invoke(app, ["search", str(index), "orbital sander", "-k", "1"])
+    assert found.exit_code == 0 and "A5" in found.output, found.output
+    bad = runner.invoke(app, [*args, "--item-backend", "gpu"])
+    assert bad.exit_code == 2 and "--item-backend 'gpu'" in bad.output
+
+
 def test_a_run_folder_is_still_searched_and_hints_at_the_index(run_dir) -> None:
     result = runner.invoke(app, ["search", str(run_dir), "vomi", "--mode", "bm25", "-k", "2"])
     assert result.exit_code == 0, result.output

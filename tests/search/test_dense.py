@@ -3,7 +3,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from shopaug.encode.onnx_query import OnnxUnavailable
+from shopaug.encode.onnx_encoder import OnnxUnavailable
 from shopaug.search import dense as dense_module
 from shopaug.search.dense import DenseIndex, QueryEncoder
 

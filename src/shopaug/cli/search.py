@@ -124,15 +124,15 @@ def check_mode(mode: str) -> str:
     return mode
 
 
-def item_encoder(encoder: str | None) -> TextEncoder:
+def item_encoder(config: SearchConfig) -> TextEncoder:
     """The catalog's text encoder, checked before any data is read: a wrong ``--encoder`` fails
     at once, not after minutes of loading."""
-    from shopaug.encode import TextEncoder
+    from shopaug.search.engine import item_text_encoder
 
     try:
-        return TextEncoder(encoder)
+        return item_text_encoder(config)
     except (FileNotFoundError, ImportError) as exc:
-        option = "--encoder" if encoder is not None else "default encoder"
+        option = "--encoder" if config.encoder is not None else "default encoder"
         raise fail(f"{option}: {exc}") from exc
 
 
@@ -146,6 +146,18 @@ def read_catalog(source: Path) -> pd.DataFrame:
         return store.read("items")
     except DataError as exc:
         raise fail(f"{exc}; or give a search index saved by `shopaug search index`") from exc
+
+
+def search_config(**options: object) -> SearchConfig:
+    """A :class:`SearchConfig` from CLI options, or a one-line error naming the bad option."""
+    from shopaug.search import SearchConfig
+
+    try:
+        return SearchConfig(**options)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        option = "--" + str(first["loc"][0]).replace("_", "-") if first["loc"] else "options"
+        raise fail(f"{option} {first.get('input')!r}: {first['msg']}") from exc
 
 
 def check_files(option: str, files: list[Path]) -> None:
@@ -174,7 +186,7 @@ def build_engine(items: pd.DataFrame, config: SearchConfig) -> SearchEngine:
     if config.mode == "bm25":
         with console.status(f"indexing {len(items):,} items (bm25)"):
             return SearchEngine.build(items, config)
-    encoder = item_encoder(config.encoder)
+    encoder = item_encoder(config)
     with encoding_progress(f"encoding {len(items):,} items") as on_items:
         return SearchEngine.build(items, config, encoder=encoder, on_items=on_items)
 
@@ -264,6 +276,12 @@ def index(
     encoder: Annotated[
         str | None, typer.Option(help="Local sentence-transformers model (e.g. a fine-tune).")
     ] = None,
+    item_backend: Annotated[
+        str, typer.Option(help="Catalog encoding: torch, onnx or onnx-int8 (fastest).")
+    ] = "torch",
+    item_max_length: Annotated[
+        int | None, typer.Option(help="Tokens of an item's text the encoder reads (default 256).")
+    ] = None,
     expansion_file: Annotated[
         list[Path] | None,
         typer.Option(
@@ -278,18 +296,20 @@ def index(
     `shopaug search OUT QUERY` then loads it and answers in milliseconds, without encoding the
     catalog again; so does SearchEngine.load(OUT) in Python.
     """
-    from shopaug.search import SearchConfig
 
     check_mode(mode)
     _writable_index_dir(out)
     check_files("--expansion-file", expansion_file or [])
+    config = search_config(
+        mode=mode, encoder=encoder, item_backend=item_backend, item_max_length=item_max_length
+    )
     if mode != "bm25":
-        item_encoder(encoder)  # fails now on a wrong --encoder, before the catalog is read
+        item_encoder(config)  # fails now on a wrong --encoder, before the catalog is read
     started = time.perf_counter()
     items = read_catalog(data)
     if expansion_file:
         items = expand_catalog(items, expansion_file)
-    engine = build_engine(items, SearchConfig(mode=mode, encoder=encoder))
+    engine = build_engine(items, config)
     save_index(engine, out)
     print_mapping(
         f"search index {out}",
@@ -444,6 +464,12 @@ def bench_search(
             "repeatable): tests a shop whose metadata is sparser."
         ),
     ] = None,
+    item_backend: Annotated[
+        str, typer.Option(help="Catalog encoding: torch, onnx or onnx-int8 (fastest).")
+    ] = "torch",
+    item_max_length: Annotated[
+        int | None, typer.Option(help="Tokens of an item's text the encoder reads (default 256).")
+    ] = None,
     seed: Annotated[int, typer.Option(help="Fine-tuning and validation-split seed.")] = 0,
     work_dir: Annotated[Path, typer.Option(help="Where models and ingested data go.")] = Path(
         "runs/bench"
@@ -478,6 +504,7 @@ def bench_search(
                 learning_rate=learning_rate,
                 keep_repeats=keep_repeats,
             ),
+            search=search_config(item_backend=item_backend, item_max_length=item_max_length),
             work_dir=work_dir,
         )
     except ValidationError as exc:

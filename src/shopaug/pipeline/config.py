@@ -103,6 +103,14 @@ class EncoderConfig(_Section):
     enabled: bool = Field(True, description="Encode item texts (content models, text strategies).")
     model: str | None = Field(None, description="Local sentence-transformers folder.")
     batch_size: int = Field(64, ge=1)
+    backend: Literal["torch", "onnx", "onnx-int8"] = Field(
+        "torch",
+        description="torch (the reference vectors), onnx (the same on ONNX Runtime) or onnx-int8 "
+        "(int8 weights: several times faster on a CPU, vectors within a cosine of about 0.99).",
+    )
+    max_length: int | None = Field(
+        None, ge=8, description="Tokens read per item text (default: the model's limit, 256)."
+    )
 
 
 class GeneratorConfig(_Section):

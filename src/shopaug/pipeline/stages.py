@@ -229,14 +229,15 @@ def run_tune(
 
 
 @cache
-def _encoder(model: str | None, batch_size: int) -> Any:
+def _encoder(model: str | None, batch_size: int, backend: str, max_length: int | None) -> Any:
     """One text encoder per process and setting, so batches do not reload the model."""
-    return TextEncoder(model=model, batch_size=batch_size)
+    return TextEncoder(model, batch_size, backend=backend, max_length=max_length)  # type: ignore[arg-type]
 
 
 def encode_texts(encoder: dict[str, Any], texts: list[str]) -> np.ndarray:
     """One batch of texts (runs on an executor worker)."""
-    return _encoder(encoder["model"], encoder["batch_size"]).encode(texts)
+    settings = (encoder["model"], encoder["batch_size"], encoder["backend"], encoder["max_length"])
+    return _encoder(*settings).encode(texts)
 
 
 def run_encode(

@@ -21,7 +21,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from shopaug.encode.onnx_query import OnnxSentenceEncoder, OnnxUnavailable
+from shopaug.encode.onnx_encoder import OnnxSentenceEncoder, OnnxUnavailable
 
 #: Allowed items at or below which a filtered search scores them directly, not through FAISS.
 DIRECT_LIMIT = 4096
@@ -135,7 +135,7 @@ class QueryEncoder:
     vectors are the same: same model, same normalisation.
 
     ``backend`` ``onnx`` runs the model on ONNX Runtime
-    (:class:`~shopaug.encode.onnx_query.OnnxSentenceEncoder`), the bulk of a hybrid query's
+    (:class:`~shopaug.encode.onnx_encoder.OnnxSentenceEncoder`), the bulk of a hybrid query's
     latency cut by about two thirds; ``auto`` takes it when the model and environment allow and
     otherwise stays on PyTorch (``fallback_reason`` says why, and a warning is logged: every
     query then costs about twice as long, which nobody would otherwise notice).

@@ -90,7 +90,7 @@ class SearchEngine:
     @property
     def encoder(self) -> TextEncoder:
         if self._encoder is None:
-            self._encoder = TextEncoder(self.config.encoder)
+            self._encoder = item_text_encoder(self.config)
         return self._encoder
 
     @property
@@ -255,6 +255,15 @@ class SearchEngine:
                 path, config.hnsw_threshold, config.hnsw_m, config.hnsw_ef_search
             )
         return engine
+
+
+def item_text_encoder(config: SearchConfig, model: str | Path | None = None) -> TextEncoder:
+    """The catalog encoder ``config`` asks for (``model`` overrides its ``encoder`` folder)."""
+    return TextEncoder(
+        model if model is not None else config.encoder,
+        backend=config.item_backend,
+        max_length=config.item_max_length,
+    )
 
 
 def _encoder_path(encoder: TextEncoder) -> str | None:

@@ -45,12 +45,11 @@ import pyarrow.parquet as pq
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from shopaug.data.errors import DataError
-from shopaug.encode import TextEncoder
 from shopaug.evaluate.metrics import list_metrics_per_user
 from shopaug.evaluate.stats import bootstrap_mean_ci, paired_bootstrap
 from shopaug.progress import StageCallback, notifier
 from shopaug.search.base import SearchConfig
-from shopaug.search.engine import Mode, SearchEngine
+from shopaug.search.engine import Mode, SearchEngine, item_text_encoder
 from shopaug.search.expansion import DocumentExpansion
 from shopaug.search.finetune import (
     FineTuneConfig,
@@ -593,7 +592,8 @@ def _regime_engine(
         generic = triples.attrs["generic_queries_dropped"]
         encoder_dir = fine_tune(triples, work, config.finetune, progress)
     progress("encoding the catalog", 0.8)
-    engine = SearchEngine.build(catalog, config.search, encoder=TextEncoder(encoder_dir))
+    encoder = item_text_encoder(config.search, encoder_dir)
+    engine = SearchEngine.build(catalog, config.search, encoder=encoder)
     fusion = _choose_fusion(engine, valid)
     engine.config = engine.config.model_copy(
         update={k: v for k, v in fusion.items() if k in ("fusion", "dense_weight")}

