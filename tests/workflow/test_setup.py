@@ -42,3 +42,15 @@ def test_a_folder_that_is_neither_a_run_nor_amazon_data_is_named(tmp_path):
 def test_unknown_setup_keys_are_refused():
     with pytest.raises(ValueError, match="protocl"):
         DataSetup(data="x", protocl="W")
+
+
+def test_item_embeddings_follow_the_setups_encoder_settings(shop_run, monkeypatch, tmp_path):
+    monkeypatch.setenv("SHOPAUG_CACHE_DIR", str(tmp_path))
+    setup = DataSetup(data=shop_run, encoder_backend="onnx-int8", encoder_max_length=32)
+    _, int8 = prepare_training(setup)
+    _, reference = prepare_training(DataSetup(data=shop_run))
+    cosine = np.sum(int8.items.embeddings * reference.items.embeddings, axis=1)
+    # int8 and cut at 32 tokens: near the float vectors of the whole text, and not served by them
+    assert 0.85 < cosine.mean() < 0.99999
+    with pytest.raises(ValueError, match="encoder_backend"):
+        DataSetup(data=shop_run, encoder_backend="gpu")

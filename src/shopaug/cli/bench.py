@@ -25,7 +25,13 @@ app.add_typer(bench_app, name="bench")
 
 SHOWN_METRICS = ("ndcg@10", "recall@10", "recall@20", "mrr")
 #: Options of ``bench rec`` whose names differ from the ``Experiment`` field they set.
-BENCH_OPTIONS = {"models": "--model", "params": "--param", "embed_items": "--embed"}
+BENCH_OPTIONS = {
+    "models": "--model",
+    "params": "--param",
+    "embed_items": "--embed",
+    "encoder_backend": "--encoder-backend",
+    "encoder_max_length": "--encoder-max-length",
+}
 
 
 def parse_params(
@@ -212,6 +218,12 @@ def bench_rec(
         str | None,
         typer.Option(help="Local sentence-transformers model (default: packaged MiniLM)."),
     ] = None,
+    encoder_backend: Annotated[
+        str, typer.Option(help="Item text encoding: torch, onnx or onnx-int8 (fastest).")
+    ] = "torch",
+    encoder_max_length: Annotated[
+        int | None, typer.Option(help="Tokens read per item text (default: the model's, 256).")
+    ] = None,
     work_dir: Annotated[Path, typer.Option(help="Where ingested data and caches go.")] = Path(
         "runs/bench"
     ),
@@ -274,6 +286,8 @@ def bench_rec(
             seeds=seeds,
             params=params,
             encoder=encoder,
+            encoder_backend=encoder_backend,
+            encoder_max_length=encoder_max_length,
             work_dir=work_dir,
             embed_items=embed,
             augment=chosen,

@@ -27,6 +27,7 @@ from pydantic import (
 
 from shopaug.augment import STRATEGIES, make_strategy
 from shopaug.data.demo_shop import DemoShopConfig
+from shopaug.encode.text_encoder import Backend
 from shopaug.filter import FILTERS, make_filter
 from shopaug.models import MODELS, ParameterError, check_model_params
 from shopaug.models.augmented import AugmentPlan
@@ -103,7 +104,7 @@ class EncoderConfig(_Section):
     enabled: bool = Field(True, description="Encode item texts (content models, text strategies).")
     model: str | None = Field(None, description="Local sentence-transformers folder.")
     batch_size: int = Field(64, ge=1)
-    backend: Literal["torch", "onnx", "onnx-int8"] = Field(
+    backend: Backend = Field(
         "torch",
         description="torch (the reference vectors), onnx (the same on ONNX Runtime) or onnx-int8 "
         "(int8 weights: several times faster on a CPU, vectors within a cosine of about 0.99).",

@@ -30,7 +30,7 @@ from shopaug.data.demo_shop import generate_demo_shop, write_demo_shop
 from shopaug.data.ingest import IngestSpec, file_sha256, ingest
 from shopaug.data.splits import EvalCases, Split
 from shopaug.data.store import DatasetStore
-from shopaug.encode.text_encoder import TextEncoder
+from shopaug.encode.text_encoder import Backend, TextEncoder
 from shopaug.evaluate.ranking import RankingResult, concat_results, evaluate_model
 from shopaug.filter import FilterReport, make_filter
 from shopaug.models import TrainData, make_model
@@ -229,9 +229,9 @@ def run_tune(
 
 
 @cache
-def _encoder(model: str | None, batch_size: int, backend: str, max_length: int | None) -> Any:
+def _encoder(model: str | None, batch_size: int, backend: Backend, max_length: int | None) -> Any:
     """One text encoder per process and setting, so batches do not reload the model."""
-    return TextEncoder(model, batch_size, backend=backend, max_length=max_length)  # type: ignore[arg-type]
+    return TextEncoder(model, batch_size, backend=backend, max_length=max_length)
 
 
 def encode_texts(encoder: dict[str, Any], texts: list[str]) -> np.ndarray:

@@ -18,6 +18,7 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from shopaug.data.schema import split_categories
+from shopaug.encode.text_encoder import Backend
 
 #: Text fields that are indexed, in the order the dense encoder reads them.
 TEXT_FIELDS = ("title", "brand", "categories", "description")
@@ -95,7 +96,7 @@ class SearchConfig(BaseModel):
     encoder: str | None = Field(
         None, description="Local sentence-transformers folder (default: packaged MiniLM)."
     )
-    item_backend: Literal["torch", "onnx", "onnx-int8"] = Field(
+    item_backend: Backend = Field(
         "torch",
         description="Catalog encoding runtime: sentence-transformers (the reference vectors), "
         "ONNX Runtime, or ONNX with int8 weights (several times faster on a CPU).",

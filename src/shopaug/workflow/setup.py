@@ -7,13 +7,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from shopaug.data.dataset import Dataset
 from shopaug.data.errors import DataError
 from shopaug.data.ingest import IngestSpec, ingest
 from shopaug.data.splits import Split, make_split
 from shopaug.data.store import DatasetStore
+from shopaug.encode.text_encoder import Backend
 from shopaug.models import ItemSide, TrainData
 from shopaug.progress import StageCallback
 
@@ -31,6 +32,10 @@ class DataSetup(BaseModel):
     events: list[str] | None = None
     collapse_repeats: bool = False
     encoder: str | None = None
+    encoder_backend: Backend = Field(
+        "torch", description="Item text encoding: the reference, ONNX, or ONNX with int8 weights."
+    )
+    encoder_max_length: int | None = Field(None, ge=8, description="Tokens read per item text.")
     embed_items: bool = True
     #: Where an Amazon folder is ingested (once) before it is read.
     work_dir: Path = Path("runs/bench")
@@ -66,7 +71,13 @@ def _ingested_from(run_dir: Path, spec: IngestSpec) -> bool:
     return store.exists() and store.manifest().get("spec") == spec.model_dump(mode="json")
 
 
-def item_side(dataset: Dataset, encoder: str | None, embed: bool = True) -> ItemSide:
+def item_side(
+    dataset: Dataset,
+    encoder: str | None,
+    embed: bool = True,
+    backend: Backend = "torch",
+    max_length: int | None = None,
+) -> ItemSide:
     """Texts, leaf categories and (if ``embed``) text-encoder embeddings of every item.
 
     Embeddings feed content-aware models and the diversity measure; they are cached on disk, so
@@ -77,7 +88,7 @@ def item_side(dataset: Dataset, encoder: str | None, embed: bool = True) -> Item
     if embed:
         from shopaug.encode.text_encoder import TextEncoder
 
-        embeddings = TextEncoder(model=encoder).encode(texts)
+        embeddings = TextEncoder(encoder, backend=backend, max_length=max_length).encode(texts)
     return ItemSide(
         texts=texts,
         categories=dataset.item_categories(),
@@ -116,5 +127,11 @@ def prepare_training(
     split = split_dataset(dataset, setup.protocol, setup.split_seed, setup.collapse_repeats)
     if before_encoding:
         before_encoding()
-    side = item_side(dataset, setup.encoder, setup.embed_items)
+    side = item_side(
+        dataset,
+        setup.encoder,
+        setup.embed_items,
+        setup.encoder_backend,
+        setup.encoder_max_length,
+    )
     return split, split_training_data(dataset, split, side)
