@@ -12,9 +12,12 @@ items/s. Model loading and ONNX export are done once before timing (a catalog bu
 once). Against the reference (``torch:-``, sentence-transformers on PyTorch) each setting
 reports the cosine of its vectors with the reference vectors (mean, 1st percentile, minimum) and
 how many of each item's 10 nearest catalog neighbours stay the same: what retrieval and the
-content model read. Retrieval quality on real queries is measured separately with
-``shopaug bench search --item-backend ...``. Run it on an idle machine: the figures are for the
-threads given (``--threads``, default all cores).
+content model read. With ``--queries FILE`` (query, item_id judgments, e.g.
+``benchmarks/queries/scientific_handwritten.csv``) each setting's vectors also serve dense
+search over the catalog (queries encoded as in production, float ONNX), and its nDCG@10 is
+compared with the reference's by a paired bootstrap over the queries. ``--reference-repeats``
+times the slow reference fewer times. Run it on an idle machine: the figures are for the threads
+given (``--threads``, default all cores).
 """
 
 from __future__ import annotations
@@ -28,24 +31,35 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
+from shopaug.data.dataset import item_texts
 from shopaug.encode import TextEncoder
+from shopaug.evaluate.stats import paired_bootstrap
 
 DEFAULT_SETTINGS = ("torch:-", "onnx:-", "onnx-int8:-", "onnx-int8:128", "onnx-int8:64")
 
 
-def catalog_texts(args: argparse.Namespace) -> list[str]:
+def catalog(args: argparse.Namespace) -> pd.DataFrame:
+    """The items (item_id and text fields) of ``--data``, or of a generated demo shop."""
     if args.data is not None:
         from shopaug.workflow import load_dataset
 
         work = Path(tempfile.mkdtemp(prefix="encoding-data-"))
-        return load_dataset(args.data, None, work, None).item_texts()
+        return load_dataset(args.data, None, work, None).items.reset_index(drop=True)
     from shopaug.data.demo_shop import DemoShopConfig, generate_demo_shop
-    from shopaug.search.base import TEXT_FIELDS
 
     shop = generate_demo_shop(DemoShopConfig(n_items=args.demo_items, n_users=200, seed=0))
-    fields = shop.items.reindex(columns=list(TEXT_FIELDS)).fillna("").astype(str).to_numpy()
-    return [". ".join(part for part in row if part) for row in fields]
+    return shop.items.reset_index(drop=True)
+
+
+def search_ndcg(items: pd.DataFrame, vectors: np.ndarray, judgments: pd.DataFrame) -> np.ndarray:
+    """Per-query nDCG@10 of dense search over ``items`` with these item vectors."""
+    from shopaug.search import SearchConfig, SearchEngine
+    from shopaug.search.evaluate import score_system
+
+    engine = SearchEngine.build(items, SearchConfig(mode="dense"), item_vectors=vectors)
+    return score_system(engine, judgments, "dense", depth=10)["values"]["ndcg@10"]
 
 
 def parse(setting: str) -> tuple[str, int | None]:
@@ -62,10 +76,11 @@ def time_setting(texts: list[str], setting: str, repeats: int, batch: int) -> di
             encoder = TextEncoder(
                 batch_size=batch, cache_dir=Path(cache), backend=backend, max_length=max_length
             )
-            encoder.encode(texts[:8])  # load the model (and export the graph) untimed
+            first = encoder.encode(texts[:8])  # loads the model (and exports a graph) untimed
             started = time.perf_counter()
-            vectors = encoder.encode(texts[8:])
+            rest = encoder.encode(texts[8:])
             seconds.append(time.perf_counter() - started)
+            vectors = np.concatenate([first, rest])
     median = statistics.median(seconds)
     return {
         "setting": setting,
@@ -101,6 +116,8 @@ def main() -> None:
     parser.add_argument("--demo-items", type=int, default=4344, help="Demo catalog size.")
     parser.add_argument("--settings", nargs="+", default=list(DEFAULT_SETTINGS))
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--reference-repeats", type=int, default=None)
+    parser.add_argument("--queries", type=Path, default=None, help="query,item_id judgments.")
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--out", type=Path, default=None)
@@ -108,18 +125,32 @@ def main() -> None:
     import torch
 
     torch.set_num_threads(args.threads)  # ONNX Runtime follows torch's thread count
-    texts = catalog_texts(args)
+    items = catalog(args)
+    texts = item_texts(items)
+    judgments = None if args.queries is None else pd.read_csv(args.queries, dtype=str)
     print(f"{len(texts):,} item texts, {args.threads} thread(s)")
-    rows, reference = [], None
+    rows, reference, reference_ndcg = [], None, None
     for setting in args.settings:
-        row = time_setting(texts, setting, args.repeats, args.batch_size)
+        is_reference = setting == "torch:-"
+        repeats = (
+            args.reference_repeats if is_reference and args.reference_repeats else args.repeats
+        )
+        row = time_setting(texts, setting, repeats, args.batch_size)
         vectors = row.pop("vectors")
-        if setting == "torch:-":
+        if is_reference:
             reference = vectors
-        if reference is not None and setting != "torch:-":
+        if reference is not None and not is_reference:
             row.update(agreement(vectors, reference))
+        if judgments is not None:
+            ndcg = search_ndcg(items, vectors, judgments)
+            row["search_ndcg@10"] = float(ndcg.mean())
+            if is_reference:
+                reference_ndcg = ndcg
+            elif reference_ndcg is not None:
+                diff = paired_bootstrap(ndcg, reference_ndcg)
+                row["search_ndcg@10_minus_reference"] = [diff.mean_diff, diff.ci_low, diff.ci_high]
         rows.append(row)
-        extra = {k: round(v, 4) for k, v in row.items() if k.startswith(("cos", "neigh"))}
+        extra = {k: v for k, v in row.items() if k.startswith(("cos", "neigh", "search"))}
         print(f"{setting:>14}: {row['items_per_s']:8.1f} items/s {extra}", flush=True)
     if args.out is not None:
         args.out.parent.mkdir(parents=True, exist_ok=True)
