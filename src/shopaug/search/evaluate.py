@@ -643,7 +643,7 @@ def _comparisons(scored: dict[str, dict], buckets: dict[str, str] | None, n: int
         for mode in ("dense", "hybrid")
         if f"{mode}:{regime}" in scored and f"{mode}:zero-shot" in scored
     ]
-    return [c for a, b in pairs for c in compare(a, b, scored, buckets, n)]
+    return [c for a, b in dict.fromkeys(pairs) for c in compare(a, b, scored, buckets, n)]
 
 
 def _periods(
