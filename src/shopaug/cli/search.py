@@ -117,6 +117,15 @@ def encoding_progress(description: str) -> Iterator[ItemsCallback]:
         yield update
 
 
+#: The catalog encoder's options, shared by the commands that encode a catalog.
+ItemBackendOption = Annotated[
+    str, typer.Option(help="Catalog encoding: torch, onnx or onnx-int8 (fastest).")
+]
+ItemMaxLengthOption = Annotated[
+    int | None, typer.Option(help="Tokens of an item's text the encoder reads (default 256).")
+]
+
+
 def check_mode(mode: str) -> str:
     """``mode`` if it is a search mode, else a one-line error naming ``--mode``."""
     if mode not in MODES:
@@ -276,12 +285,8 @@ def index(
     encoder: Annotated[
         str | None, typer.Option(help="Local sentence-transformers model (e.g. a fine-tune).")
     ] = None,
-    item_backend: Annotated[
-        str, typer.Option(help="Catalog encoding: torch, onnx or onnx-int8 (fastest).")
-    ] = "torch",
-    item_max_length: Annotated[
-        int | None, typer.Option(help="Tokens of an item's text the encoder reads (default 256).")
-    ] = None,
+    item_backend: ItemBackendOption = "torch",
+    item_max_length: ItemMaxLengthOption = None,
     expansion_file: Annotated[
         list[Path] | None,
         typer.Option(
@@ -464,12 +469,8 @@ def bench_search(
             "repeatable): tests a shop whose metadata is sparser."
         ),
     ] = None,
-    item_backend: Annotated[
-        str, typer.Option(help="Catalog encoding: torch, onnx or onnx-int8 (fastest).")
-    ] = "torch",
-    item_max_length: Annotated[
-        int | None, typer.Option(help="Tokens of an item's text the encoder reads (default 256).")
-    ] = None,
+    item_backend: ItemBackendOption = "torch",
+    item_max_length: ItemMaxLengthOption = None,
     seed: Annotated[int, typer.Option(help="Fine-tuning and validation-split seed.")] = 0,
     work_dir: Annotated[Path, typer.Option(help="Where models and ingested data go.")] = Path(
         "runs/bench"
