@@ -185,15 +185,13 @@ class OnnxSentenceEncoder:
             texts = [text.lower() for text in texts]
         if batch_size is None or len(texts) <= batch_size:
             return self._run(self._tokens(texts))
-        tokens = self._tokens(texts, pad=False)
-        order = np.argsort([len(ids) for ids in tokens["input_ids"]], kind="stable")
-        out = np.zeros((len(texts), 0), dtype=np.float32)
-        for start in range(0, len(order), batch_size):
-            rows = order[start : start + batch_size]
-            vectors = self._run(_padded([tokens["input_ids"][i] for i in rows]))
-            if out.shape[1] == 0:
-                out = np.zeros((len(texts), vectors.shape[1]), dtype=np.float32)
-            out[rows] = vectors
+        ids = self._tokens(texts, pad=False)["input_ids"]
+        order = np.argsort([len(row) for row in ids], kind="stable")
+        batches = [order[start : start + batch_size] for start in range(0, len(order), batch_size)]
+        vectors = [self._run(_padded([ids[i] for i in rows])) for rows in batches]
+        out = np.empty((len(texts), vectors[0].shape[1]), dtype=np.float32)
+        for rows, batch in zip(batches, vectors, strict=True):
+            out[rows] = batch
         return out
 
     def _tokens(self, texts: list[str], pad: bool = True) -> Any:

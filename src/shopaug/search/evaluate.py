@@ -50,7 +50,7 @@ from shopaug.evaluate.stats import bootstrap_mean_ci, paired_bootstrap
 from shopaug.progress import StageCallback, notifier
 from shopaug.search.base import SearchConfig
 from shopaug.search.engine import Mode, SearchEngine, item_text_encoder
-from shopaug.search.expansion import DocumentExpansion
+from shopaug.search.expansion import DocumentExpansion, normalised
 from shopaug.search.finetune import (
     FineTuneConfig,
     fine_tune,
@@ -678,8 +678,7 @@ def count_test_rows_in_expansion(test: pd.DataFrame, expanded: pd.DataFrame) -> 
     """Test (query, item) rows whose query is written verbatim into that item's expansion: a
     sign the expansion was made from the test set, which would make the comparison worthless."""
     known = DocumentExpansion.pairs_of(expanded)
-    normal = test["query"].astype(str).str.lower().str.split().str.join(" ")
-    rows = zip(test["item_id"].astype(str), normal, strict=True)
+    rows = zip(test["item_id"].astype(str), normalised(test["query"]), strict=True)
     return sum((item, query) in known for item, query in rows)
 
 

@@ -23,6 +23,12 @@ from pydantic import BaseModel, ConfigDict, Field
 SEPARATOR = ". "
 
 
+def normalised(queries: pd.Series) -> pd.Series:
+    """Queries lowercased with their whitespace collapsed: how expansion texts store them, and
+    how a query is looked up in them."""
+    return queries.astype(str).str.lower().str.split().str.join(" ")
+
+
 class DocumentExpansion(BaseModel):
     """Append up to ``max_queries`` distinct kept queries per item to its ``expansion`` field."""
 
@@ -37,7 +43,7 @@ class DocumentExpansion(BaseModel):
         optionally ``kept``: rows the round trip removed are not used), indexed by item_id."""
         kept = pairs[pairs["kept"].astype(bool)] if "kept" in pairs else pairs
         queries = kept.assign(
-            query=kept["query"].astype(str).str.lower().str.split().str.join(" "),
+            query=normalised(kept["query"]),
             item_id=kept["item_id"].astype(str),
         )
         queries = queries[queries["query"] != ""].drop_duplicates(["item_id", "query"])
