@@ -31,6 +31,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", type=Path, required=True)
     parser.add_argument("--items", type=int, required=True, help="Sample size.")
+    parser.add_argument(
+        "--offset",
+        type=int,
+        default=0,
+        help="Shuffled items to skip first: windows of one sample for several processes, which "
+        "share the response cache (a later run over the whole sample then costs no calls).",
+    )
     parser.add_argument("--blank-field", action="append", default=[])
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1, help="llama.cpp threads.")
@@ -45,6 +52,7 @@ def main() -> None:
         generator="local",
         generator_params={"n_threads": args.threads},
         variants=False,
+        offset=args.offset,
         limit=args.items,
     )
     run = strategy.generate(shuffled)

@@ -111,6 +111,12 @@ def test_bench_search_on_a_query_file_runs_without_a_regime(shop_run, tmp_path, 
     assert outcome["config"]["blank_fields"] == ["categories"]
     assert_shipped_is_the_validation_best(outcome, result.output)
     assert outcome["data"]["slices"].startswith("query log")  # traffic, not judgments per query
+    training = outcome["regimes"]["synthetic"]["training"]
+    assert training["steps_run"] == 1 == training["best_step"]  # one step: one checkpoint
+    assert training["checkpoints"][0]["validation"] == pytest.approx(
+        outcome["shipped"]["validation_ndcg@10"]["dense:synthetic"]
+    )
+    assert "weights of step 1 kept" in result.output
     assert "slices by traffic from: query log" in result.output
     refused = runner.invoke(app, [*args, "--regime", "real+synthetic"])
     assert refused.exit_code == 2 and "drop regime real+synthetic" in refused.output

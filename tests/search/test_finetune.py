@@ -14,6 +14,7 @@ from shopaug.search.finetune import (
     fine_tune,
     known_positive_mask,
     multi_positive_loss,
+    training_record,
     training_triples,
     without_generic_queries,
 )
@@ -133,3 +134,47 @@ def test_a_few_steps_give_a_loadable_model_with_a_new_identity(
     tuned = TextEncoder(out, cache_dir=tmp_path / "cache")
     assert tuned.encode(["dog collar"]).shape == (1, 384)
     assert tuned.identity != TextEncoder(cache_dir=tmp_path / "cache").identity
+
+
+def _weights_digest(folder: Path) -> str:
+    import hashlib
+
+    return hashlib.sha1((folder / "model.safetensors").read_bytes()).hexdigest()
+
+
+def test_the_best_validation_checkpoint_is_saved_and_patience_stops_the_run(
+    catalog: pd.DataFrame, pairs: pd.DataFrame, tmp_path: Path
+) -> None:
+    engine = SearchEngine.build(catalog, SearchConfig(mode="bm25"))
+    config = FineTuneConfig(
+        batch_size=2, epochs=3, max_seq_length=24, checkpoints=9, patience=2, hard_negatives=False
+    )
+    triples = training_triples(pairs, engine, config)
+    scripted = iter([0.50, 0.90, 0.70, 0.60, 0.95])  # falls twice after the 2nd: stop at the 4th
+    scored: list[str] = []
+
+    def score(folder: Path) -> float:
+        scored.append(_weights_digest(folder))
+        return next(scripted)
+
+    out = fine_tune(triples, tmp_path / "model", config, score=score)
+    record = training_record(out)
+    curve = record["checkpoints"]
+    assert [point["validation"] for point in curve] == [0.50, 0.90, 0.70, 0.60]
+    assert [point["step"] for point in curve] == [1, 2, 3, 4] and record["steps"] > 4
+    assert record["steps_run"] == 4 and record["best_step"] == 2
+    assert all(point["loss"] > 0 for point in curve) and curve[1]["epoch"] > curve[0]["epoch"]
+    assert len(set(scored)) == 4  # each checkpoint was a different model
+    assert _weights_digest(out) == scored[1]  # the 2nd checkpoint's weights were shipped
+    assert not (out / "checkpoint").exists()
+
+
+def test_without_a_scorer_the_last_step_is_kept_and_nothing_is_scored(
+    catalog: pd.DataFrame, pairs: pd.DataFrame, tmp_path: Path
+) -> None:
+    engine = SearchEngine.build(catalog, SearchConfig(mode="bm25"))
+    config = FineTuneConfig(batch_size=2, max_steps=2, max_seq_length=24, checkpoints=2)
+    out = fine_tune(training_triples(pairs, engine, config), tmp_path / "model", config)
+    record = training_record(out)
+    assert record["checkpoints"] == [] and record["steps_run"] == 2 == record["best_step"]
+    assert training_record(tmp_path) == {}

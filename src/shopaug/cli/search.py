@@ -454,6 +454,16 @@ def bench_search(
     max_pairs: Annotated[int | None, typer.Option(help="Training pairs at most.")] = None,
     batch_size: Annotated[int, typer.Option(help="Fine-tuning batch size.")] = 32,
     epochs: Annotated[int, typer.Option(help="Fine-tuning passes over the pairs.")] = 1,
+    checkpoints: Annotated[
+        int,
+        typer.Option(
+            help="Fine-tuning steps scored on validation (evenly spaced); the best is kept."
+        ),
+    ] = 2,
+    patience: Annotated[
+        int | None,
+        typer.Option(help="Stop fine-tuning after this many checkpoints without a gain."),
+    ] = 2,
     learning_rate: Annotated[float, typer.Option(help="Fine-tuning learning rate.")] = 3e-5,
     keep_repeats: Annotated[
         bool, typer.Option(help="Train on repeated log pairs as often as they occur.")
@@ -502,6 +512,8 @@ def bench_search(
                 max_pairs=max_pairs,
                 batch_size=batch_size,
                 epochs=epochs,
+                checkpoints=checkpoints,
+                patience=patience,
                 learning_rate=learning_rate,
                 keep_repeats=keep_repeats,
             ),
@@ -530,6 +542,27 @@ def _cell(entry: dict | None) -> str:
         return "-"
     low, high = entry["ci"]
     return f"{entry['mean']:.4f} [{low:.4f}, {high:.4f}]"
+
+
+def print_training_curves(regimes: dict[str, dict]) -> None:
+    """Each fine-tuned regime's checkpoints: step, epoch, loss and validation nDCG@10."""
+    for regime, info in regimes.items():
+        training = info.get("training") or {}
+        if not training.get("checkpoints"):
+            continue
+        table = Table(title=f"fine-tuning {regime}: validation nDCG@10 (dense) per checkpoint")
+        for column in ("step", "epoch", "mean loss", "validation", ""):
+            table.add_column(column, justify="right")
+        for point in training["checkpoints"]:
+            best = "best" if point["step"] == training["best_step"] else ""
+            cells = (point["step"], point["epoch"], f"{point['loss']:.4f}")
+            table.add_row(*map(str, cells), f"{point['validation']:.4f}", best)
+        console.print(table)
+        console.print(
+            f"{regime}: {training['steps_run']} of {training['steps']} steps run, "
+            f"weights of step {training['best_step']} kept",
+            highlight=False,
+        )
 
 
 def print_search_results(outcome: dict) -> None:
@@ -564,6 +597,7 @@ def print_search_results(outcome: dict) -> None:
             c["a"], c["b"], c["slice"], diff, f"[{low:+.4f}, {high:+.4f}]", f"{c['p_value']:.3g}"
         )
     console.print(diffs)
+    print_training_curves(outcome.get("regimes", {}))
     shipped = outcome.get("shipped")
     if shipped:
         console.print(f"shipped: {shipped['system']}: {shipped['reason']}", highlight=False)

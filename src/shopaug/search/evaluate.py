@@ -45,6 +45,7 @@ import pyarrow.parquet as pq
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from shopaug.data.errors import DataError
+from shopaug.encode import TextEncoder
 from shopaug.evaluate.metrics import list_metrics_per_user
 from shopaug.evaluate.stats import bootstrap_mean_ci, paired_bootstrap
 from shopaug.progress import StageCallback, notifier
@@ -52,8 +53,10 @@ from shopaug.search.base import SearchConfig
 from shopaug.search.engine import Mode, SearchEngine, item_text_encoder
 from shopaug.search.expansion import DocumentExpansion, normalised
 from shopaug.search.finetune import (
+    CheckpointScore,
     FineTuneConfig,
     fine_tune,
+    training_record,
     training_triples,
     without_generic_queries,
 )
@@ -590,7 +593,8 @@ def _regime_engine(
     if pairs is not None:
         triples = training_triples(pairs, bm25, config.finetune, progress)
         generic = triples.attrs["generic_queries_dropped"]
-        encoder_dir = fine_tune(triples, work, config.finetune, progress)
+        score = _checkpoint_score(config, catalog, valid)
+        encoder_dir = fine_tune(triples, work, config.finetune, progress, score)
     progress("encoding the catalog", 0.8)
     encoder = item_text_encoder(config.search, encoder_dir)
     engine = SearchEngine.build(catalog, config.search, encoder=encoder)
@@ -604,7 +608,31 @@ def _regime_engine(
         "generic_queries_dropped": generic,
         "fusion": fusion,
     }
+    if encoder_dir is not None:
+        info["training"] = training_record(encoder_dir)
     return engine, info
+
+
+def _checkpoint_score(
+    config: SearchBenchConfig, catalog: pd.DataFrame, valid: pd.DataFrame
+) -> CheckpointScore | None:
+    """Dense validation nDCG@10 of a fine-tuning checkpoint, over the whole catalog: the
+    queries of held-out items, so the step chosen is the one that generalises to items the
+    training queries never named. None without validation queries (the last step is kept)."""
+    if valid.empty:
+        return None
+    search = config.search.model_copy(update={"mode": "dense", "query_backend": "torch"})
+
+    def score(folder: Path) -> float:
+        encoder = TextEncoder(
+            folder,
+            backend=search.item_backend,
+            max_length=search.item_max_length,
+            cache_dir=folder / "vectors",  # removed with the checkpoint
+        )
+        return _validation_ndcg(SearchEngine.build(catalog, search, encoder), valid, "dense")
+
+    return score
 
 
 def _validation_ndcg(engine: SearchEngine, valid: pd.DataFrame, mode: str) -> float:
