@@ -104,7 +104,10 @@ def test_bench_search_on_a_query_file_runs_without_a_regime(shop_run, tmp_path, 
     out = tmp_path / "judged.json"
     args = ["bench", "search", "--data", str(run), "--out", str(out), "--queries", str(judgments)]
     fast = ["--max-steps", "1", "--batch-size", "4", "--work-dir", str(tmp_path / "w")]
-    result = runner.invoke(app, [*args, *fast, "--blank-field", "categories"])
+    shipped_index = tmp_path / "shipped"
+    result = runner.invoke(
+        app, [*args, *fast, "--blank-field", "categories", "--ship-index", str(shipped_index)]
+    )
     assert result.exit_code == 0, result.output
     outcome = json.loads(out.read_text())
     assert outcome["config"]["regimes"] == ["zero-shot", "synthetic"]
@@ -117,6 +120,13 @@ def test_bench_search_on_a_query_file_runs_without_a_regime(shop_run, tmp_path, 
         outcome["shipped"]["validation_ndcg@10"]["dense:synthetic"]
     )
     assert "weights of step 1 kept" in result.output
+    mode, regime = outcome["shipped"]["system"].split(":")
+    served = json.loads((shipped_index / "search.json").read_text())["config"]
+    assert served["mode"] == mode and (shipped_index / "encoder").is_dir() == (
+        regime != "zero-shot"
+    )
+    hits = runner.invoke(app, ["search", str(shipped_index), titles.iloc[0], "-k", "3"])
+    assert hits.exit_code == 0 and shop.items["item_id"].iloc[0] in hits.output, hits.output
     assert "slices by traffic from: query log" in result.output
     refused = runner.invoke(app, [*args, "--regime", "real+synthetic"])
     assert refused.exit_code == 2 and "drop regime real+synthetic" in refused.output

@@ -107,3 +107,23 @@ def test_a_bm25_engine_saved_over_a_hybrid_one_leaves_no_dense_index(
     back = SearchEngine.load(tmp_path / "index")
     assert back.dense is None and back.config.mode == "bm25"
     assert not (tmp_path / "index" / "vectors.npy").exists()
+
+
+def test_a_bundled_encoder_travels_with_the_index(catalog: pd.DataFrame, tmp_path: Path) -> None:
+    import shutil
+
+    from shopaug.encode import TextEncoder, default_model_path
+    from shopaug.search.engine import BUNDLED_ENCODER
+
+    tuned = tmp_path / "run" / "fine-tuned"  # stands in for a fine-tune in a training run
+    shutil.copytree(default_model_path(), tuned)
+    encoder = TextEncoder(tuned, cache_dir=tmp_path / "cache")
+    engine = SearchEngine.build(catalog, SearchConfig(mode="dense"), encoder=encoder)
+    expected = engine.search("dog bed", k=3)
+    engine.save(tmp_path / "index", bundle_encoder=True)
+    shutil.rmtree(tmp_path / "run")  # the run is cleaned up; the index is moved to a server
+    moved = (tmp_path / "index").rename(tmp_path / "served")
+    back = SearchEngine.load(moved)
+    assert back.config.encoder == str((moved / BUNDLED_ENCODER).absolute())
+    assert back.search("dog bed", k=3) == expected
+    assert '"encoder": "encoder"' in (moved / "search.json").read_text()

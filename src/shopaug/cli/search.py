@@ -10,6 +10,7 @@ import shutil
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -241,16 +242,16 @@ def _same_encoder(engine: SearchEngine, source: Path, encoder: str | None) -> No
         )
 
 
-def _writable_index_dir(out: Path) -> None:
+def _writable_index_dir(out: Path, option: str = "--out") -> None:
     """``--out`` may be new, empty, or a saved index (replaced); anything else is refused, so a
     build never mixes its files into a folder of other data."""
     if not out.exists():
         return
     if not out.is_dir():
-        raise fail(f"--out {out}: is a file; give a folder for the index")
+        raise fail(f"{option} {out}: is a file; give a folder for the index")
     if any(out.iterdir()) and not (out / INDEX_FILE).exists():
         raise fail(
-            f"--out {out}: folder holds other files and no {INDEX_FILE}; give a new or empty "
+            f"{option} {out}: folder holds other files and no {INDEX_FILE}; give a new or empty "
             "folder (a saved search index there is replaced)"
         )
 
@@ -263,7 +264,7 @@ def save_index(engine: SearchEngine, out: Path) -> None:
     previous = out.with_name(f".{out.name}.previous")
     for leftover in (partial, previous):
         shutil.rmtree(leftover, ignore_errors=True)
-    engine.save(partial)
+    engine.save(partial, bundle_encoder=True)
     if out.exists():
         out.rename(previous)
     partial.rename(out)
@@ -485,6 +486,13 @@ def bench_search(
     work_dir: Annotated[Path, typer.Option(help="Where models and ingested data go.")] = Path(
         "runs/bench"
     ),
+    ship_index: Annotated[
+        Path | None,
+        typer.Option(
+            help="Save the shipped system (chosen on validation, its fine-tuned encoder copied "
+            "in) as a search index here: `shopaug search DIR QUERY` and the service load it."
+        ),
+    ] = None,
 ) -> None:
     """Compare BM25, dense and hybrid search, zero-shot and fine-tuned, with paired CIs."""
     from shopaug.search.evaluate import SearchBenchConfig, default_regimes, run_search_benchmark
@@ -493,6 +501,8 @@ def bench_search(
     check_files("--queries", [queries] if queries else [])
     check_files("--synthetic-file", synthetic_file or [])
     check_files("--expansion-file", expansion_file or [])
+    if ship_index is not None:
+        _writable_index_dir(ship_index, "--ship-index")
     try:
         config = SearchBenchConfig(
             data=data,
@@ -528,13 +538,24 @@ def bench_search(
         raise fail(f"--{where} {first.get('input')!r}: {first['msg']}") from exc
     try:
         with stage_progress("bench search") as progress:
-            outcome = run_search_benchmark(config, on_stage=progress)
+            outcome = run_search_benchmark(
+                config,
+                on_stage=progress,
+                on_shipped=None if ship_index is None else partial(save_index, out=ship_index),
+            )
     except (DataError, ValueError) as exc:
         raise fail(str(exc)) from exc
     print_search_results(outcome)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(outcome, indent=2))
     console.print(f"results: {out}")
+    if ship_index is not None:
+        console.print(
+            f'shipped index: {ship_index}; query it with: shopaug search {ship_index} "..."'
+            if outcome["shipped"] is not None
+            else "no index shipped: there were no validation queries to choose a system on",
+            highlight=False,
+        )
 
 
 def _cell(entry: dict | None) -> str:

@@ -9,6 +9,7 @@ the top ``k`` with the matched query words highlighted.
 from __future__ import annotations
 
 import json
+import shutil
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Literal
@@ -36,6 +37,8 @@ ItemsCallback = Callable[[int, int], None]
 ENCODE_STEP = 512
 _FORMAT_VERSION = 1
 #: Files of the dense index; a bm25 engine saved over a hybrid one must not leave them behind.
+#: Folder of a saved index that holds its own copy of a fine-tuned encoder.
+BUNDLED_ENCODER = "encoder"
 _DENSE_FILES = ("vectors.npy", "dense.faiss")
 
 
@@ -219,18 +222,27 @@ class SearchEngine:
 
     # --- persistence -------------------------------------------------------------------------
 
-    def save(self, path: str | Path) -> None:
+    def save(self, path: str | Path, bundle_encoder: bool = False) -> None:
         """Write config, item table and dense index under the folder ``path``. The keyword
-        index is rebuilt on load (seconds even for 50k items), which also compacts it."""
+        index is rebuilt on load (seconds even for 50k items), which also compacts it.
+
+        ``bundle_encoder`` copies a local encoder folder (a fine-tune) into the index, so the
+        index keeps working when the training run's folder is cleaned up or the index is moved
+        to a server; the saved config then names it relative to the index."""
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
+        config = self.config
+        if bundle_encoder and config.encoder is not None:
+            shutil.rmtree(path / BUNDLED_ENCODER, ignore_errors=True)
+            shutil.copytree(config.encoder, path / BUNDLED_ENCODER)
+            config = config.model_copy(update={"encoder": BUNDLED_ENCODER})
         self.table.frame.assign(alive=self.table.alive).to_parquet(path / "items.parquet")
         if self.dense is not None:
             self.dense.save(path)
         else:  # load() reads a dense index wherever its files are
             for name in _DENSE_FILES:
                 (path / name).unlink(missing_ok=True)
-        meta = {"format": _FORMAT_VERSION, "config": self.config.model_dump(mode="json")}
+        meta = {"format": _FORMAT_VERSION, "config": config.model_dump(mode="json")}
         (path / "search.json").write_text(json.dumps(meta, indent=2))
 
     @classmethod
@@ -245,6 +257,8 @@ class SearchEngine:
         if meta.get("format") != _FORMAT_VERSION:
             raise ValueError(f"{meta_path}: unsupported format {meta.get('format')!r}")
         config = SearchConfig.model_validate(meta["config"])
+        if config.encoder == BUNDLED_ENCODER:
+            config = config.model_copy(update={"encoder": str((path / BUNDLED_ENCODER).absolute())})
         engine = cls(config, encoder)
         frame = pd.read_parquet(path / "items.parquet")
         alive = frame.pop("alive").to_numpy(dtype=bool)

@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, Literal
@@ -479,9 +480,14 @@ def compare(
 
 
 def run_search_benchmark(
-    config: SearchBenchConfig, on_stage: StageCallback | None = None
+    config: SearchBenchConfig,
+    on_stage: StageCallback | None = None,
+    on_shipped: Callable[[SearchEngine], None] | None = None,
 ) -> dict[str, Any]:
-    """Run every regime and mode; returns config, data sizes, results and comparisons."""
+    """Run every regime and mode; returns config, data sizes, results and comparisons.
+
+    ``on_shipped`` receives the engine of the shipped system (its encoder, fusion and mode, on
+    the catalog as benchmarked), e.g. to save it as the index a shop serves."""
     import torch
 
     from shopaug.workflow import load_dataset
@@ -526,6 +532,7 @@ def run_search_benchmark(
             SearchEngine.build(expanded, bm25.config), test, "bm25"
         )
     runs: dict[str, dict[str, Any]] = {}
+    engines: dict[str, SearchEngine] = {}
     on_valid: dict[str, float] = {}
     share = 0.9 / len(config.regimes)
     for i, regime in enumerate(config.regimes):
@@ -545,6 +552,7 @@ def run_search_benchmark(
             )
         work = config.work_dir / f"search-{dataset.name}" / regime
         engine, runs[regime] = _regime_engine(config, catalog, bm25, pairs, valid, work, progress)
+        engines[regime] = engine
         for mode in ("dense", "hybrid"):
             scored[f"{mode}:{regime}"] = score_system(engine, test, mode)
         if expanded is not None:  # same encoder, vectors and fusion; expanded keyword side
@@ -558,6 +566,12 @@ def run_search_benchmark(
     shipped = ship(on_valid)
     if shipped is not None:
         scored["shipped"] = scored[shipped["system"]]
+        if on_shipped is not None:
+            mode, regime = shipped["system"].split(":")
+            chosen = engines[regime]
+            chosen.config = chosen.config.model_copy(update={"mode": mode})
+            say("saving the shipped index", 0.96)
+            on_shipped(chosen)
     say("statistics", 0.97)
     return {
         "config": config.model_dump(mode="json"),
