@@ -134,3 +134,20 @@ def test_no_headline_without_an_augmented_pair(tmp_path):
         for text in (md_path.read_text(encoding="utf-8"), html_path.read_text(encoding="utf-8")):
             assert "Headline" not in text and "augmentation" not in text
         assert not (tmp_path / folder / "augmentation_lift.png").exists()
+
+
+def test_training_curves_are_plotted_when_a_model_has_them(tmp_path):
+    curve = [
+        {"epoch": 1.0, "loss": 7.1, "valid_ndcg10": 0.041},
+        {"epoch": 2.0, "loss": 6.2, "valid_ndcg10": 0.052},
+        {"epoch": 3.0, "loss": 5.9, "valid_ndcg10": 0.049},
+    ]
+    with_curves = {**bench_json("sasrec", 0), "training_curves": [curve, curve[:2]]}
+    without = {**bench_json("markov", 5), "training_curves": []}
+    md_path, html_path = write_report([with_curves, without], tmp_path / "report")
+    markdown = md_path.read_text(encoding="utf-8")
+    assert "## Training curves" in markdown and "training.png" in markdown
+    assert (md_path.parent / "training.png").read_bytes().startswith(PNG_SIGNATURE)
+    assert len(re.findall(r"data:image/png;base64", html_path.read_text(encoding="utf-8"))) == 3
+    md_plain, _ = write_report([without], tmp_path / "plain")
+    assert "Training curves" not in md_plain.read_text(encoding="utf-8")

@@ -98,6 +98,7 @@ def test_time_protocol_runs_on_timestamped_logs(shop_run):
 
 
 def test_early_stopped_models_report_their_validation_score(shop_run):
+    stages: list[str] = []
     outcome = run_experiment(
         config(
             shop_run,
@@ -105,7 +106,8 @@ def test_early_stopped_models_report_their_validation_score(shop_run):
             seeds=1,
             n_resamples=100,
             params={"sasrec": {"epochs": 2, "hidden": 16, "num_threads": 1}},
-        )
+        ),
+        on_stage=lambda stage, fraction: stages.append(stage),
     )
     markov, sasrec = outcome["results"]
     # Every model reports its validation NDCG@10 (what `run --export best` chooses on): an
@@ -121,6 +123,14 @@ def test_early_stopped_models_report_their_validation_score(shop_run):
     (score,) = sasrec["valid_ndcg@10"]
     (epoch,) = sasrec["valid_best_epoch"]
     assert 0.0 < score <= 1.0 and 1 <= epoch <= 2
+    # The curve of every epoch is in the results, and the progress line showed it as it ran.
+    assert markov["training_curves"] == []
+    (curve,) = sasrec["training_curves"]
+    assert [point["epoch"] for point in curve] == [1.0, 2.0]
+    assert all(point["loss"] > 0 for point in curve)
+    assert max(point["valid_ndcg10"] for point in curve) == pytest.approx(score)
+    shown = [s for s in stages if "valid NDCG@10" in s]
+    assert len(shown) == 2 and "epoch 2, loss " in shown[1] and f"at epoch {epoch}" in shown[1]
 
 
 def test_model_runs_round_trip_through_a_folder(shop_run, tmp_path):

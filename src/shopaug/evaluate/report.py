@@ -40,6 +40,10 @@ CI_NOTE = "Error bars and [brackets]: 95% bootstrap interval over test users."
 AUG_SUFFIX = "+aug"
 #: The metrics of the augmentation headline; the first decides the verdict.
 HEADLINE_METRICS = ("ndcg@10", "recall@20")
+TRAINING_NOTE = (
+    "Training loss and validation NDCG@10 per epoch, one line per model and seed; the circle "
+    "marks the epoch whose weights were kept (best validation). The test set plays no part."
+)
 
 
 @dataclass(frozen=True)
@@ -110,6 +114,18 @@ def build_blocks(
             ("h2", f"{_metric_label(slice_metric)} by test slice"),
             ("image", Image("slices.png", f"{slice_metric} per slice", figure)),
         ]
+    curves = [(label, r["training_curves"]) for r, label in zip(results, labels) if _curves(r)]
+    if curves:
+        blocks += [
+            ("h2", "Training curves"),
+            ("p", TRAINING_NOTE),
+            (
+                "image",
+                Image(
+                    "training.png", "loss and validation NDCG@10 by epoch", plot_training(curves)
+                ),
+            ),
+        ]
     for name in slices:
         blocks += [
             ("h2", f"Metrics: {SLICE_LABELS.get(name, name)}"),
@@ -123,6 +139,13 @@ def build_blocks(
 
 
 # --- reading the result dicts ----------------------------------------------------------------
+
+
+def _curves(result: dict) -> bool:
+    """Whether a result has a training curve with at least one validated epoch."""
+    return any(
+        "valid_ndcg10" in point for curve in result.get("training_curves") or [] for point in curve
+    )
 
 
 def model_labels(results: list[dict]) -> list[str]:
@@ -440,6 +463,31 @@ def plot_lifts(lifts: Lifts, slices: list[str], metrics: list[str]) -> bytes:
         ax.set_title(f"{_metric_label(metric)}: MODEL{AUG_SUFFIX} minus MODEL")
         ax.grid(axis="y", alpha=0.3)
     axes[0].legend(title="model")
+    return _png(figure)
+
+
+def plot_training(curves: list[tuple[str, list[list[dict]]]]) -> bytes:
+    """Loss (left) and validation NDCG@10 (right) against epoch, one colour per model."""
+    figure, (loss_ax, valid_ax) = _new_figure(10, 4, ncols=2)
+    colours = [f"C{i % 10}" for i in range(len(curves))]
+    for (label, per_seed), colour in zip(curves, colours):
+        for seed, curve in enumerate(per_seed):
+            name = label if seed == 0 else None
+            epochs = [p["epoch"] for p in curve]
+            loss_ax.plot(epochs, [p.get("loss", math.nan) for p in curve], color=colour, label=name)
+            validated = [p for p in curve if "valid_ndcg10" in p]
+            if not validated:
+                continue
+            scores = [p["valid_ndcg10"] for p in validated]
+            valid_ax.plot([p["epoch"] for p in validated], scores, color=colour, label=name)
+            best = max(validated, key=lambda p: p["valid_ndcg10"])
+            valid_ax.plot(best["epoch"], best["valid_ndcg10"], "o", color=colour)
+    for ax, title in ((loss_ax, "training loss"), (valid_ax, "validation NDCG@10")):
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(title)
+        ax.set_title(f"{title} by epoch")
+        ax.grid(alpha=0.3)
+    valid_ax.legend(title="model")
     return _png(figure)
 
 

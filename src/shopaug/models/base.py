@@ -102,8 +102,9 @@ ValidationHook = Callable[[int, float], None]
 
 class EarlyStopping(ABC):
     """A capability a model declares by inheriting it: ``fit`` validates on ``TrainData.valid``
-    as it trains, keeps the best epoch's weights, and sets ``best_score_`` (valid NDCG@10) and
-    ``best_epoch_``.
+    as it trains, keeps the best epoch's weights, and sets ``best_score_`` (valid NDCG@10),
+    ``best_epoch_`` and ``history_`` (one record per epoch: ``epoch``, ``loss`` and, on the
+    epochs it validated, ``valid_ndcg10``): the training curve a report plots.
 
     Those two are the only figures a plan or a hyper-parameter may be chosen on, and a serving
     refit on every event (no validation left) reuses ``best_epoch_`` as its epoch count.
@@ -112,6 +113,7 @@ class EarlyStopping(ABC):
 
     best_score_: float
     best_epoch_: int
+    history_: list[dict[str, float]]
 
     @abstractmethod
     def fit(self, data: TrainData, on_validation: ValidationHook | None = None) -> Self:

@@ -111,6 +111,8 @@ class ModelRuns:
     valid_scores: list[float] = field(default_factory=list)
     #: Epoch of the best validation score per seed (None for models without epochs).
     best_epochs: list[int | None] = field(default_factory=list)
+    #: Per seed, the model's records per epoch (epoch, loss, valid_ndcg10); empty without epochs.
+    training_curves: list[list[dict[str, float]]] = field(default_factory=list)
 
     @property
     def label(self) -> str:
@@ -200,6 +202,32 @@ class AugmentedTrain:
         return self.cache[seed]
 
 
+def epoch_progress(
+    model: EarlyStopping,
+    where: str,
+    notify: Callable[[str, float], None],
+    seed_index: int,
+    seeds: int,
+) -> Callable[[int, float], None]:
+    """A validation hook that puts epoch, loss, validation NDCG@10 and the best epoch so far on
+    the progress line: a long fit shows whether it still learns, not only that it runs."""
+    best = {"epoch": 0, "score": -math.inf}
+    epochs = max(1, int(getattr(model, "epochs", 1)))
+
+    def on_validation(epoch: int, score: float) -> None:
+        if score > best["score"]:
+            best.update(epoch=epoch, score=score)
+        loss = model.history_[-1].get("loss") if model.history_ else None
+        shown = f", loss {loss:.4f}" if loss is not None else ""
+        notify(
+            f"{where}: epoch {epoch}{shown}, valid NDCG@10 {score:.4f}, "
+            f"best {best['score']:.4f} at epoch {best['epoch']}",
+            (seed_index + 0.5 * min(epoch / epochs, 1.0)) / seeds,
+        )
+
+    return on_validation
+
+
 def run_model(
     name: str,
     params: dict[str, Any],
@@ -230,7 +258,12 @@ def run_model(
             data = outcome.train
             runs.augmentation.append(outcome.summary())
         started = time.perf_counter()
-        model.fit(data)
+        if isinstance(model, EarlyStopping):
+            where = f"{runs.label} (seed {seed})"
+            model.fit(data, on_validation=epoch_progress(model, where, notify, i, len(seeds)))
+            runs.training_curves.append([dict(record) for record in model.history_])
+        else:
+            model.fit(data)
         runs.fit_seconds.append(time.perf_counter() - started)
         score = validation_score(model, train)
         if score is not None:
