@@ -23,6 +23,7 @@ from shopaug.search.evaluate import (
     split_log,
     summarise,
     traffic_slices,
+    validation_cases,
     validation_items_split,
 )
 
@@ -253,6 +254,25 @@ def test_queries_the_round_trip_removed_never_train() -> None:
     removed = set(pairs.loc[~pairs["kept"], "query"])
     assert not removed & set(train["query"]) and len(train) > 0
     assert removed & set(valid["query"])  # validation keeps every query of its items
+
+
+def test_template_queries_validate_only_when_no_other_source_is_there() -> None:
+    valid = pd.DataFrame(
+        {
+            "query": ["acme gloves", "gloves for lab work", "acme"],
+            "item_id": ["a", "a", "b"],
+            "source": ["template", "llm", "template"],
+        }
+    )
+    chosen = validation_cases(valid, "not-template")
+    assert chosen.to_dict("records") == [{"query": "gloves for lab work", "item_id": "a"}]
+    assert len(validation_cases(valid, "all")) == 3
+    only_template = valid[valid["source"] == "template"]
+    assert len(validation_cases(only_template, "not-template")) == 2  # nothing else to use
+    assert list(validation_cases(valid.drop(columns="source"), "not-template")) == [
+        "query",
+        "item_id",
+    ]
 
 
 def test_the_shipped_system_is_the_validation_best_and_says_what_lost() -> None:

@@ -449,6 +449,14 @@ def bench_search(
             "test cases (known-item search) and no training pair names them."
         ),
     ] = None,
+    valid_queries: Annotated[
+        str,
+        typer.Option(
+            help="With --queries: which held-out items' queries validate: not-template (the "
+            "files' queries, when there are any; template queries copy the item's own words and "
+            "favour keyword-heavy fusions) or all."
+        ),
+    ] = "not-template",
     max_steps: Annotated[
         int | None, typer.Option(help="Fine-tuning steps at most (CPU time).")
     ] = None,
@@ -514,6 +522,7 @@ def bench_search(
             mix_template=mix_template,
             expansion_files=expansion_file or [],
             holdout_items=holdout_items,
+            valid_queries=valid_queries,
             blank_fields=blank_field or [],
             finetune=FineTuneConfig(
                 seed=seed,

@@ -137,6 +137,13 @@ class SearchBenchConfig(BaseModel):
         description="With a query file: share of items whose synthetic queries are the "
         "validation cases (never trained on) that choose fusion and the shipped system.",
     )
+    valid_queries: Literal["all", "not-template"] = Field(
+        "not-template",
+        description="With a query file: which of the held-out items' queries validate. "
+        "not-template leaves out the template's (when other sources are there): they are cut "
+        "from the item's own fields, so they reward exact word overlap, and a validation made "
+        "of them ships keyword-heavy fusions that real shoppers' wording does not favour.",
+    )
     finetune: FineTuneConfig = FineTuneConfig()
     search: SearchConfig = SearchConfig()
     n_resamples: int = Field(1000, ge=100)
@@ -341,8 +348,19 @@ def validation_items_split(
     names_valid = pairs["query"].isin(set(pairs.loc[is_valid, "query"]))
     kept = pairs["kept"].astype(bool).to_numpy() if "kept" in pairs else True
     train = pairs[~is_valid & ~names_valid.to_numpy() & kept]
-    valid = pairs[names_valid.to_numpy()][["query", "item_id"]]  # every item a query names
+    columns = [c for c in ("query", "item_id", "source") if c in pairs]
+    valid = pairs[names_valid.to_numpy()][columns]  # every item a query names
     return train.reset_index(drop=True), valid.reset_index(drop=True)
+
+
+def validation_cases(valid: pd.DataFrame, which: Literal["all", "not-template"]) -> pd.DataFrame:
+    """``query, item_id`` validation rows; with ``not-template``, those of the other sources
+    when there are any (see ``SearchBenchConfig.valid_queries``)."""
+    if which == "not-template" and "source" in valid:
+        others = valid["source"] != "template"
+        if others.any():
+            valid = valid[others]
+    return valid[["query", "item_id"]].reset_index(drop=True)
 
 
 def query_buckets(log: pd.DataFrame) -> dict[str, str]:
@@ -507,6 +525,7 @@ def run_search_benchmark(
             synthetic, valid = validation_items_split(
                 _synthetic_pairs(config, dataset), config.valid_items, config.finetune.seed
             )
+            valid = validation_cases(valid, config.valid_queries)
             valid, _ = without_generic_queries(valid, config.finetune.max_items_per_query)
     else:
         say("synthetic queries", 0.01)
