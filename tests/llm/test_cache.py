@@ -13,7 +13,7 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
-from shopaug.llm import Completion, FakeGenerator, Message, ResponseCache
+from shopaug.llm import Completion, FakeGenerator, GenerationParams, Message, ResponseCache
 
 ASK = [Message(role="user", content="three queries for a 250 ml beaker")]
 
@@ -100,3 +100,27 @@ def test_killed_run_resumes_without_repeating_finished_calls(tmp_path: Path) -> 
     items = [f"item {i}" for i in range(8)]
     assert calls_after == [item for item in items if item not in finished]
     assert out.read_text().splitlines() == [f"answer to {item}" for item in items]
+
+
+def test_token_probabilities_are_cached_and_old_caches_gain_the_column(tmp_path: Path) -> None:
+    old = tmp_path / "old"
+    old.mkdir()
+    with sqlite3.connect(old / "responses.sqlite") as con:  # a cache of an earlier release
+        con.execute(
+            "CREATE TABLE responses (key TEXT PRIMARY KEY, text TEXT NOT NULL, "
+            "prompt_tokens INTEGER NOT NULL, completion_tokens INTEGER NOT NULL, "
+            "latency_s REAL NOT NULL, backend TEXT NOT NULL, model TEXT NOT NULL, "
+            "prompt TEXT, finish_reason TEXT, refusal TEXT, created REAL NOT NULL)"
+        )
+        con.execute(
+            "INSERT INTO responses VALUES ('k0', 'old text', 1, 1, 0.1, 'fake', 'm', NULL, "
+            "'stop', NULL, 0)"
+        )
+    cache = ResponseCache(old)
+    assert cache.get("k0").text == "old text" and cache.get("k0").logprobs is None
+    params = GenerationParams(top_logprobs=3)
+    first = FakeGenerator(cache_dir=old).complete(ASK, params)
+    again = FakeGenerator(cache_dir=old).complete(ASK, params)
+    assert again.cached and again.logprobs == first.logprobs
+    assert "".join(t.token for t in again.logprobs) == again.text
+    assert FakeGenerator(cache_dir=old).complete(ASK).logprobs is None

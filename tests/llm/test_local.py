@@ -71,6 +71,23 @@ def test_schema_constrained_json(local: LocalGenerator) -> None:
     assert result.parsed["answer"] in ("yes", "no") and result.parsed["reason"]
 
 
+def test_token_probabilities_come_with_a_constrained_answer(local: LocalGenerator) -> None:
+    template = load_prompt("cold_item_judgment")
+    values = {
+        "history": "- Borosilicate Glass Beaker 250 mL\n- Graduated Cylinder 100 mL",
+        "title": "Erlenmeyer Flask 500 mL",
+        "brand": "Pyrex",
+        "category": "Lab & Scientific Products > Flasks",
+    }
+    params = template.params.model_copy(update={"top_logprobs": 5})
+    result = local.run(template.request(values, params=params))
+    assert result.ok, result
+    tokens = result.logprobs
+    assert tokens and "".join(t.token for t in tokens) == result.text
+    assert all(t.logprob <= 0 and len(t.top) >= 1 for t in tokens)
+    assert local._logits_all  # reloaded once for log-probabilities
+
+
 def test_cached_call_never_loads_the_model(local: LocalGenerator, gguf_path: Path) -> None:
     local.complete(ASK, GenerationParams(max_tokens=4))
     fresh = LocalGenerator(model_path=gguf_path, cache_dir=local.cache_dir)

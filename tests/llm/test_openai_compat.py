@@ -157,6 +157,33 @@ def test_request_carries_params_schema_and_key(scripted: Scripted, monkeypatch) 
     assert body["messages"][0]["role"] == "system"
 
 
+def test_token_probabilities_are_asked_for_and_read(scripted: Scripted) -> None:
+    body = json.loads(ok_body('{"answer": "no"}'))
+    body["choices"][0]["logprobs"] = {
+        "content": [
+            {"token": '{"answer": "', "logprob": -0.01, "top_logprobs": []},
+            {
+                "token": "no",
+                "logprob": -0.4,
+                "top_logprobs": [
+                    {"token": "no", "logprob": -0.4},
+                    {"token": "yes", "logprob": -1.1},
+                ],
+            },
+            {"token": '"}', "logprob": -0.02, "top_logprobs": []},
+        ]
+    }
+    scripted.replies = [(200, json.dumps(body).encode(), {})]
+    completion = client(scripted.url).complete(ASK, GenerationParams(top_logprobs=2))
+    _, sent = scripted.requests[0]
+    assert (sent["logprobs"], sent["top_logprobs"]) == (True, 2)
+    assert [t.token for t in completion.logprobs] == ['{"answer": "', "no", '"}']
+    assert completion.logprobs[1].top == {"no": -0.4, "yes": -1.1}
+    plain = client(scripted.url).complete(ASK, GenerationParams(max_tokens=3))
+    _, sent = scripted.requests[1]
+    assert "logprobs" not in sent and plain.logprobs is not None  # the scripted body has them
+
+
 def test_concurrency_and_rate_limits(scripted: Scripted) -> None:
     scripted.replies = [(200, ok_body("tube"), {})]
     scripted.delay_s = 0.1

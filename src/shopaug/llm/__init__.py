@@ -21,6 +21,7 @@ from shopaug.llm.base import (
     Generator,
     Message,
     Result,
+    TokenLogprob,
     Usage,
 )
 from shopaug.llm.cache import ResponseCache
@@ -61,6 +62,7 @@ __all__ = [
     "PromptTemplate",
     "ResponseCache",
     "Result",
+    "TokenLogprob",
     "Usage",
     "load_prompt",
     "make_generator",

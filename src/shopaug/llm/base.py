@@ -77,6 +77,42 @@ class GenerationParams(BaseModel):
     json_schema: dict[str, Any] | None = Field(
         None, description="JSON schema the output must follow (constrained decoding if supported)."
     )
+    top_logprobs: int | None = Field(
+        None,
+        ge=0,
+        le=20,
+        description="Return each generated token's log-probability and this many alternatives "
+        "at each position (None: none): what a yes/no answer's probability is read from.",
+    )
+
+
+class TokenLogprob(BaseModel):
+    """One generated token, its log-probability, and the most likely tokens at its position
+    (the model's distribution before any grammar constrained the choice)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    token: str
+    logprob: float
+    top: dict[str, float] = Field(default_factory=dict)
+
+
+def logprobs_from_chat(choice: dict[str, Any]) -> tuple[TokenLogprob, ...] | None:
+    """The ``logprobs.content`` of an OpenAI-style chat choice (llama.cpp writes the same shape),
+    or None when the choice has none."""
+    content = (choice.get("logprobs") or {}).get("content")
+    if not content:
+        return None
+    return tuple(
+        TokenLogprob(
+            token=str(entry["token"]),
+            logprob=float(entry["logprob"]),
+            top={
+                str(alt["token"]): float(alt["logprob"]) for alt in entry.get("top_logprobs") or []
+            },
+        )
+        for entry in content
+    )
 
 
 class Completion(BaseModel):
@@ -99,6 +135,9 @@ class Completion(BaseModel):
     finish_reason: str | None = None
     refusal: str | None = Field(None, description="The backend's refusal message, if any.")
     key: str = Field("", description="Cache key of the call that produced this text.")
+    logprobs: tuple[TokenLogprob, ...] | None = Field(
+        None, description="Per generated token, when the call asked for top_logprobs."
+    )
 
 
 class GenerationFailure(BaseModel):

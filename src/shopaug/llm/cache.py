@@ -10,6 +10,7 @@ version, messages and sampling parameters, so a changed prompt or model simply m
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import time
 from collections.abc import Iterator
@@ -56,6 +57,13 @@ class ResponseCache:
                 "latency_s REAL NOT NULL, backend TEXT NOT NULL, model TEXT NOT NULL, "
                 "prompt TEXT, finish_reason TEXT, refusal TEXT, created REAL NOT NULL)"
             )
+            columns = {row[1] for row in con.execute("PRAGMA table_info(responses)")}
+            if "logprobs" not in columns:  # a cache written before token probabilities
+                try:
+                    con.execute("ALTER TABLE responses ADD COLUMN logprobs TEXT")
+                except sqlite3.OperationalError as exc:  # another process added it first
+                    if "duplicate column" not in str(exc):
+                        raise
 
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
@@ -69,21 +77,25 @@ class ResponseCache:
 
         with self._connect() as con:
             row = con.execute(
-                f"SELECT {', '.join(_COLUMNS)} FROM responses WHERE key = ?", (key,)
+                f"SELECT {', '.join(_COLUMNS)}, logprobs FROM responses WHERE key = ?", (key,)
             ).fetchone()
         if row is None:
             return None
-        return Completion(**dict(zip(_COLUMNS, row)), key=key, cached=True)
+        *values, logprobs = row
+        tokens = json.loads(logprobs) if logprobs else None
+        return Completion(**dict(zip(_COLUMNS, values)), logprobs=tokens, key=key, cached=True)
 
     def put(self, key: str, completion: Completion) -> None:
         """Store ``completion`` under ``key``, committed before returning."""
         values = [getattr(completion, name) for name in _COLUMNS]
-        marks = ", ".join("?" * (len(_COLUMNS) + 2))
+        tokens = completion.logprobs
+        logprobs = None if tokens is None else json.dumps([t.model_dump() for t in tokens])
+        marks = ", ".join("?" * (len(_COLUMNS) + 3))
         with self._connect() as con:
             con.execute(
-                f"INSERT OR REPLACE INTO responses (key, {', '.join(_COLUMNS)}, created) "
+                f"INSERT OR REPLACE INTO responses (key, {', '.join(_COLUMNS)}, logprobs, created) "
                 f"VALUES ({marks})",
-                [key, *values, time.time()],
+                [key, *values, logprobs, time.time()],
             )
 
     def keys(self) -> set[str]:

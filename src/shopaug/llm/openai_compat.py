@@ -27,7 +27,14 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import Field, PrivateAttr
 
-from shopaug.llm.base import Completion, GenerationError, GenerationParams, Generator, Message
+from shopaug.llm.base import (
+    Completion,
+    GenerationError,
+    GenerationParams,
+    Generator,
+    Message,
+    logprobs_from_chat,
+)
 
 #: Statuses worth retrying besides 5xx (the same set the official OpenAI client retries).
 _RETRYABLE_STATUS = {408, 409, 429}
@@ -105,6 +112,7 @@ def parse_chat_response(body: Any) -> Completion:
         prompt_tokens=int(usage.get("prompt_tokens") or 0),
         completion_tokens=int(usage.get("completion_tokens") or 0),
         finish_reason=choice.get("finish_reason"),
+        logprobs=logprobs_from_chat(choice),
     )
 
 
@@ -193,6 +201,8 @@ class OpenAIGenerator(Generator):
             body["seed"] = params.seed
         if params.stop:
             body["stop"] = list(params.stop)
+        if params.top_logprobs is not None:
+            body.update(logprobs=True, top_logprobs=params.top_logprobs)
         if params.json_schema is not None:
             fmt = response_format(self.response_format, params.json_schema)
             if fmt is not None:
