@@ -11,6 +11,7 @@ from shopaug.cli import (  # noqa: F401  (registers commands)
     demo,
     doctor,
     evaluate,
+    llm,
     models,
     run,
     search,

@@ -169,11 +169,12 @@ class BatchBars:
 
 @contextmanager
 def augment_progress(
-    llm: bool,
+    llm: bool, title: str = "augment"
 ) -> Iterator[tuple[StageCallback, Callable[[str, BatchProgress], None] | None]]:
-    """The stage bar of ``shopaug augment``; with an LLM, also a bar per LLM batch."""
+    """The stage bar of ``shopaug augment`` (or ``title``); with an LLM, also a bar per LLM
+    batch."""
     if not llm:
-        with stage_progress("augment") as stage:
+        with stage_progress(title) as stage:
             yield stage, None
         return
     columns = (
@@ -183,10 +184,10 @@ def augment_progress(
         TimeElapsedColumn(),
     )
     with Progress(*columns, console=console) as progress:
-        task = progress.add_task("augment", total=1.0, info="")
+        task = progress.add_task(title, total=1.0, info="")
 
         def stage(name: str, fraction: float) -> None:
-            progress.update(task, completed=fraction, description=f"augment: {name}")
+            progress.update(task, completed=fraction, description=f"{title}: {name}")
 
         yield stage, BatchBars(progress)
         progress.update(task, completed=1.0)
