@@ -51,6 +51,7 @@ def offline(monkeypatch, tmp_path) -> None:
 def test_llm_cold_end_to_end(shop_run, offline, tmp_path) -> None:
     out = tmp_path / "aug"
     args = ["augment", str(shop_run), "--llm", "fake", "-s", "llm-cold", "--limit", "3"]
+    args += ["--aug-param", "llm-cold.audit=false"]
     result = runner.invoke(app, [*args, "--out", str(out), "--llm-param", "model=tiny"])
     assert result.exit_code == 0, result.output
     output = " ".join(result.output.split())
@@ -62,7 +63,12 @@ def test_llm_cold_end_to_end(shop_run, offline, tmp_path) -> None:
     assert report["pairs"] == report["requests"] == report["calls"] == 30  # 10 candidates each
     assert report["failures"] == 0 and report["yes"] + report["no"] == 30
     params = summary["plan"]["params"]["llm-cold"]
-    assert params == {"generator": "fake", "generator_params": {"model": "tiny"}, "limit": 3}
+    assert params == {
+        "generator": "fake",
+        "generator_params": {"model": "tiny"},
+        "limit": 3,
+        "audit": False,
+    }
     samples = GeneratedSequences.read(out / "samples.parquet")
     assert len(samples) == summary["kept"]["llm-cold"] > 0
     assert set(samples.generator) == {"fake(tiny) cold_item_judgment@v1"}

@@ -35,6 +35,8 @@ PARAMS = {
         "generator_params": {"use_cache": False},
         "max_events": 6,
         "min_similarity": 0.05,
+        "audit_users": 10,  # the audit's prompts are checked too
+        "force": True,  # the fake judge fails its audit; judge anyway to check every prompt
     },
 }
 

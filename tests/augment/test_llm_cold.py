@@ -61,7 +61,7 @@ def fake(tmp_path, **params) -> FakeGenerator:
 
 
 def test_only_cold_items_are_judged_fewest_events_first(context, tmp_path) -> None:
-    strategy = LLMColdJudge(max_events=1, candidates=2)
+    strategy = LLMColdJudge(audit=False, max_events=1, candidates=2)
     assert strategy.cold_items(context).tolist() == [9, 10, 11, 3]
     seen: list[int] = []
 
@@ -74,7 +74,7 @@ def test_only_cold_items_are_judged_fewest_events_first(context, tmp_path) -> No
 
 
 def test_candidates_are_the_most_similar_users_without_the_item(context) -> None:
-    strategy = LLMColdJudge(max_events=1, candidates=2)
+    strategy = LLMColdJudge(audit=False, max_events=1, candidates=2)
     users = user_vectors(context.train, vectors())
     pairs = strategy.find_candidates(context, np.array([3, 10]))
     for item in (3, 10):
@@ -89,16 +89,18 @@ def test_candidates_are_the_most_similar_users_without_the_item(context) -> None
 
 
 def test_min_similarity_skips_weak_candidates(context) -> None:
-    loose = LLMColdJudge(max_events=0, candidates=5).find_candidates(context, np.array([9]))
-    strict = LLMColdJudge(max_events=0, candidates=5, min_similarity=0.3).find_candidates(
+    loose = LLMColdJudge(audit=False, max_events=0, candidates=5).find_candidates(
         context, np.array([9])
     )
+    strict = LLMColdJudge(
+        audit=False, max_events=0, candidates=5, min_similarity=0.3
+    ).find_candidates(context, np.array([9]))
     assert (strict.similarity >= 0.3).all()
     assert len(strict) == int((loose.similarity >= 0.3).sum()) < len(loose)
 
 
 def test_yes_answers_become_rows_with_provenance(context, tmp_path) -> None:
-    strategy = LLMColdJudge(max_events=0, candidates=3).bind(fake(tmp_path))
+    strategy = LLMColdJudge(audit=False, max_events=0, candidates=3).bind(fake(tmp_path))
     judged = strategy.judge(context)
     table = judged.table
     assert set(table["item"]) == {9, 10, 11} and len(table) == 9
@@ -122,8 +124,16 @@ def test_yes_answers_become_rows_with_provenance(context, tmp_path) -> None:
 
 def test_accept_all_control_takes_every_candidate_without_asking(context, tmp_path) -> None:
     backend = fake(tmp_path)
-    judged = LLMColdJudge(max_events=0, candidates=3, accept_all=True).bind(backend).judge(context)
-    asked = LLMColdJudge(max_events=0, candidates=3).bind(fake(tmp_path / "b")).judge(context)
+    judged = (
+        LLMColdJudge(audit=False, max_events=0, candidates=3, accept_all=True)
+        .bind(backend)
+        .judge(context)
+    )
+    asked = (
+        LLMColdJudge(audit=False, max_events=0, candidates=3)
+        .bind(fake(tmp_path / "b"))
+        .judge(context)
+    )
     assert backend.usage.calls == 0 and judged.cost.calls == 0
     assert judged.table[["item", "row"]].equals(asked.table[["item", "row"]])
     assert (judged.table["answer"] == "yes").all() and len(judged.samples) == 9
@@ -135,7 +145,7 @@ def test_failures_are_recorded_and_never_raised(context, tmp_path) -> None:
     def broken_for_nine(messages, params) -> str:
         return "not json" if new_item(messages) == 9 else judge_even_items(messages, params)
 
-    strategy = LLMColdJudge(max_events=0, candidates=2).bind(
+    strategy = LLMColdJudge(audit=False, max_events=0, candidates=2).bind(
         FakeGenerator(cache_dir=tmp_path, respond=broken_for_nine)
     )
     judged = strategy.judge(context)
@@ -149,7 +159,7 @@ def test_failures_are_recorded_and_never_raised(context, tmp_path) -> None:
 
 
 def test_limit_caps_the_items_judged(context, tmp_path) -> None:
-    strategy = LLMColdJudge(max_events=0, candidates=2, limit=1).bind(fake(tmp_path))
+    strategy = LLMColdJudge(audit=False, max_events=0, candidates=2, limit=1).bind(fake(tmp_path))
     judged = strategy.judge(context)
     assert set(judged.table["item"]) == {9} and judged.cost.requests == 2
     assert judged.report()["cold_items"] == 1
@@ -162,7 +172,7 @@ def test_prompt_shows_the_last_titles_of_the_user_and_the_new_item(context, tmp_
         prompts.append(messages[-1].content)
         return judge_even_items(messages, params)
 
-    strategy = LLMColdJudge(max_events=0, candidates=1, history=2, limit=1)
+    strategy = LLMColdJudge(audit=False, max_events=0, candidates=1, history=2, limit=1)
     judged = strategy.bind(FakeGenerator(cache_dir=tmp_path, respond=record)).judge(context)
     (row,) = judged.table["row"]
     last_two = "".join(f"- Item {i} Widget\n" for i in ROWS[row][-2:])
@@ -173,7 +183,7 @@ def test_prompt_shows_the_last_titles_of_the_user_and_the_new_item(context, tmp_
 
 
 def test_a_rerun_makes_no_backend_call_and_gives_the_same_samples(context, tmp_path) -> None:
-    strategy = LLMColdJudge(max_events=0, candidates=3)
+    strategy = LLMColdJudge(audit=False, max_events=0, candidates=3)
     first_llm = fake(tmp_path)
     first = strategy.model_copy().bind(first_llm).generate(context)
     again_llm = fake(tmp_path)
@@ -185,7 +195,7 @@ def test_a_rerun_makes_no_backend_call_and_gives_the_same_samples(context, tmp_p
 
 def test_a_run_cut_short_then_finished_equals_an_uninterrupted_run(context, tmp_path) -> None:
     """Like a run killed midway: the finished calls are not repeated, nothing is duplicated."""
-    full = LLMColdJudge(max_events=0, candidates=3)
+    full = LLMColdJudge(audit=False, max_events=0, candidates=3)
     uninterrupted = full.model_copy().bind(fake(tmp_path / "one")).generate(context)
     full.model_copy(update={"limit": 2}).bind(fake(tmp_path / "two")).generate(context)
     resumed_llm = fake(tmp_path / "two")
@@ -197,7 +207,9 @@ def test_a_run_cut_short_then_finished_equals_an_uninterrupted_run(context, tmp_
 def test_progress_and_report_reach_the_context(context, tmp_path) -> None:
     seen = []
     context.progress = lambda label, state: seen.append((label, state.done, state.total))
-    out = LLMColdJudge(max_events=0, candidates=2).bind(fake(tmp_path)).generate(context)
+    out = (
+        LLMColdJudge(audit=False, max_events=0, candidates=2).bind(fake(tmp_path)).generate(context)
+    )
     assert seen[-1] == ("llm-cold: 3 items, 6 pairs", 6, 6)
     report = context.reports["llm-cold"]
     assert report["pairs"] == 6 and report["yes"] == len(out) and report["failures"] == 0
@@ -206,7 +218,11 @@ def test_progress_and_report_reach_the_context(context, tmp_path) -> None:
 def test_it_is_a_registered_strategy_built_from_plain_parameters(tmp_path) -> None:
     assert STRATEGIES["llm-cold"] is LLMColdJudge
     strategy = make_strategy(
-        "llm-cold", generator="fake", generator_params={"cache_dir": str(tmp_path)}, limit=2
+        "llm-cold",
+        generator="fake",
+        generator_params={"cache_dir": str(tmp_path)},
+        limit=2,
+        audit=False,
     )
     assert strategy.llm().describe() == "fake(fake-1)"
     with pytest.raises(ValueError, match="needs the catalog"):
@@ -227,6 +243,7 @@ def test_augment_train_runs_it_from_a_plan(tmp_path) -> None:
                 "generator_params": {"cache_dir": str(tmp_path), "malformed_times": 1},
                 "max_events": 0,
                 "candidates": 2,
+                "audit": False,
             }
         },
         filters=[],
@@ -267,10 +284,51 @@ def test_no_held_out_title_reaches_a_prompt(tmp_path) -> None:
     context = AugmentContext(split.train, n_items, vectors(n_items), catalog=names)
     # Cold items include every held-out item (no training events): they may be the new
     # product, but no user's history may show one.
-    strategy = LLMColdJudge(max_events=0, candidates=4)
+    strategy = LLMColdJudge(audit=False, max_events=0, candidates=4)
     out = strategy.bind(FakeGenerator(cache_dir=tmp_path, respond=record)).generate(context)
     assert len(prompts) > 0 and len(out) == len(prompts)
     histories = [p.split("New product:")[0] for p in prompts]
     assert not any("HELDOUT" in h for h in histories)
     for row in out.sequences.to_lists():
         assert all(i < n_warm for i in row[:-1])
+
+
+def knows_the_next_item(messages, params) -> str:
+    """An oracle for the audit: yes when the new item is what a training row really took after
+    the titles shown (and, for cold items, when it is even-numbered)."""
+    shown = [int(i) for i in re.findall(r"- Item (\d+) Widget", messages[-1].content)]
+    item = new_item(messages)
+    taken = any(row[: len(shown)] == shown and row[len(shown) :][:1] == [item] for row in ROWS)
+    answer = "yes" if taken or (item >= 9 and item % 2 == 0) else "no"
+    return json.dumps({"answer": answer, "reason": "known"})
+
+
+def test_a_judge_no_better_than_chance_on_the_audit_is_refused_unless_forced(
+    context, tmp_path
+) -> None:
+    guessing = FakeGenerator(cache_dir=tmp_path / "cache")
+    strategy = LLMColdJudge(max_events=0, candidates=3, audit_users=10).bind(guessing)
+    with pytest.raises(ValueError, match="no better than chance on the audit") as refused:
+        strategy.judge(context)
+    assert "accept_all=true" in str(refused.value) and "shopaug llm audit" in str(refused.value)
+    calls = guessing.usage.calls
+    assert calls == 15  # the audit's 5 rows x 3 pairs; no cold pair was judged
+    forced = LLMColdJudge(max_events=0, candidates=3, audit_users=10, force=True).bind(guessing)
+    report = forced.judge(context).report()
+    assert report["audit"]["verdict"] == "no better than chance" and report["pairs"] == 9
+    assert guessing.usage.calls == calls + 9  # the audit came from the cache
+
+
+def test_an_audited_judge_applies_its_threshold_to_p_yes(context, tmp_path) -> None:
+    oracle = FakeGenerator(cache_dir=tmp_path / "cache", respond=knows_the_next_item)
+    judged = LLMColdJudge(max_events=0, candidates=3, audit_users=10).bind(oracle).judge(context)
+    report = judged.report()
+    # A negative drawn from the cold items may be an even one it says yes to: AUC just below 1.
+    assert report["audit"]["verdict"] == "usable" and report["audit"]["auc"] > 0.9
+    assert report["threshold"] == 1.0  # the fake is sure of every answer: P(yes) is 0 or 1
+    table = judged.table
+    assert set(table["p_yes"]) <= {0.0, 1.0}
+    assert (table["p_yes"] == (table["answer"] == "yes")).all()
+    assert report["accepted"] == len(judged.samples) == int((table["p_yes"] >= 1.0).sum()) == 3
+    strict = LLMColdJudge(max_events=0, candidates=3, audit=False, threshold=1.0)
+    assert len(strict.bind(oracle).judge(context).samples) == 3

@@ -5,8 +5,15 @@ where it could stand from its warm text twins; this strategy asks a language mod
 each cold item, the users whose history reads most like it (their mean item embedding against the
 item's text embedding) are the candidates, since asking the model about every user would cost
 thousands of calls per item; the model sees a candidate's last few titles and the new item and
-answers yes or no with a reason. Every "yes" becomes a sample: the user's real training row with
-the cold item appended, scored by the user-item similarity, so the weakest guesses count least.
+answers yes or no with a reason. Its score is P(yes), read from the answer token's probability
+(:mod:`shopaug.augment.llm_audit`), and a candidate whose P(yes) reaches the threshold becomes a
+sample: the user's real training row with the cold item appended, scored by the user-item
+similarity times P(yes), so the weakest guesses count least.
+
+Before it judges anything, the judge is audited on pairs whose answer the training rows already
+know (a user's real next item against items they never took); the audit is cached with the
+responses, chooses the threshold, and a judge it finds no better than chance (or weak) is
+refused unless ``force`` is set: its calls would buy noise.
 
 Only training rows and catalog text reach the prompts: validation and test targets cannot.
 """
@@ -22,6 +29,7 @@ from pydantic import Field
 
 from shopaug.augment.base import Strategy
 from shopaug.augment.context import AugmentContext, ProgressHook
+from shopaug.augment.llm_audit import AuditConfig, JudgeAudit, answer_probability
 from shopaug.augment.llm_common import LLMOptions, history_text, item_fields, provenance, run_batch
 from shopaug.augment.samples import GeneratedSequences
 from shopaug.data.sequences import Sequences
@@ -29,7 +37,9 @@ from shopaug.llm import Completion, GenerationRequest, PromptTemplate, Usage, lo
 
 #: The stand-in answer of the ``accept_all`` control: every candidate taken, no model asked.
 _ACCEPTED = Completion(
-    text="", parsed={"answer": "yes", "reason": "accept_all: no model asked"}, backend="none"
+    text='{"answer": "yes"}',
+    parsed={"answer": "yes", "reason": "accept_all: no model asked"},
+    backend="none",
 )
 
 
@@ -53,17 +63,25 @@ class ColdJudgments:
     table: pd.DataFrame
     cost: Usage
     cold_items: int
+    threshold: float = 0.5
+    audit: dict | None = None
 
     def report(self) -> dict:
         answers = self.table["answer"].value_counts()
-        return {
+        report = {
             "cold_items": self.cold_items,
             "items_judged": int(self.table["item"].nunique()),
             "pairs": len(self.table),
             "yes": int(answers.get("yes", 0)),
             "no": int(answers.get("no", 0)),
+            "threshold": self.threshold,
+            "accepted": len(self.samples),
             **self.cost.as_dict(),
         }
+        if self.audit is not None:
+            keys = ("auc", "auc_ci", "verdict", "threshold", "yes_rate", "judgments")
+            report["audit"] = {key: self.audit[key] for key in keys}
+        return report
 
 
 def user_vectors(train: Sequences, embeddings: np.ndarray) -> np.ndarray:
@@ -106,6 +124,22 @@ class LLMColdJudge(Strategy, LLMOptions):
         False,
         description="Ask no model: accept every pre-selected candidate. The control run that "
         "shows what the judge adds beyond the embedding pre-selection.",
+    )
+    audit: bool = Field(
+        True,
+        description="Audit the judge first on known pairs from the training rows (shopaug llm "
+        "audit; cached) and refuse one that is not 'usable' there.",
+    )
+    audit_users: int = Field(100, ge=10, description="Training rows the audit samples.")
+    force: bool = Field(
+        False, description="Judge even when the audit says the judge is not usable."
+    )
+    threshold: float | None = Field(
+        None,
+        ge=0,
+        le=1,
+        description="P(yes) a candidate needs to become a sample; None: the audit's threshold "
+        "(best Youden J on its pairs), or 0.5 without an audit.",
     )
 
     def cold_items(self, context: AugmentContext) -> np.ndarray:
@@ -153,26 +187,55 @@ class LLMColdJudge(Strategy, LLMOptions):
     def requests(
         self, context: AugmentContext, pairs: Candidates, template: PromptTemplate
     ) -> list[GenerationRequest]:
-        """One judgment request per pair: the user's last ``history`` titles and the new item."""
+        """One judgment request per pair: the user's last ``history`` titles and the new item,
+        asking for token probabilities (the score is P(yes), see ``llm_audit``)."""
         catalog, train = context.require_catalog(self.name), context.train
+        params = template.params.model_copy(update={"top_logprobs": AuditConfig().top_logprobs})
         return [
             template.request(
                 {
                     **item_fields(catalog, item),
                     "history": history_text(catalog, train.row(row)[-self.history :].tolist()),
-                }
+                },
+                params=params,
             )
             for item, row in zip(pairs.items, pairs.rows, strict=True)
         ]
+
+    def audited(self, context: AugmentContext, progress: ProgressHook | None) -> dict | None:
+        """The audit's summary (None when off); raises when the judge is not usable there."""
+        if not self.audit:
+            return None
+        config = AuditConfig(users=self.audit_users, history=self.history, prompt=self.prompt)
+        catalog = context.require_catalog(self.name)
+        result = JudgeAudit(config).run(
+            context.train, catalog, self.llm(), progress, self.concurrency
+        )
+        summary = result.summary
+        if result.verdict != "usable" and not self.force:
+            low, high = summary["auc_ci"]
+            raise ValueError(
+                f"{self.name}: the judge {summary['judge']} is {result.verdict} on the audit "
+                f"(AUC {summary['auc']:.3f} [{low:.3f}, {high:.3f}] over {summary['judgments']} "
+                f"known pairs from training rows; 0.5 is chance), so its answers would add noise, "
+                f"not signal. Measure it with `shopaug llm audit`; use {self.name}.accept_all=true "
+                f"(no judge), a stronger model, or {self.name}.force=true to judge anyway"
+            )
+        return summary
 
     def judge(self, context: AugmentContext, progress: ProgressHook | None = None) -> ColdJudgments:
         """Ask the model about every candidate pair; "yes" answers become samples."""
         template = load_prompt(self.prompt)
         items = self.cold_items(context)
         pairs = self.find_candidates(context, items)
+        audit, threshold = None, 0.5 if self.threshold is None else self.threshold
         if self.accept_all:
             results, cost, origin = [_ACCEPTED] * len(pairs), Usage(), "no judge (accept_all)"
+            threshold = 0.0
         else:
+            audit = self.audited(context, progress)
+            if audit is not None and self.threshold is None:
+                threshold = audit["threshold"]
             llm = self.llm()
             results, cost = run_batch(
                 llm,
@@ -183,6 +246,7 @@ class LLMColdJudge(Strategy, LLMOptions):
             )
             origin = provenance(llm, template)
         answers = [r.parsed["answer"] if r.ok else None for r in results]
+        p_yes = np.asarray([answer_probability(r) if r.ok else 0.0 for r in results])
         table = pd.DataFrame(
             {
                 "item": pairs.items,
@@ -190,21 +254,24 @@ class LLMColdJudge(Strategy, LLMOptions):
                 "user": context.train.users[pairs.rows],
                 "similarity": pairs.similarity,
                 "answer": answers,
+                "p_yes": p_yes,
                 "reason": [r.parsed["reason"] if r.ok else None for r in results],
                 "failure": [None if r.ok else f"{r.kind}: {r.reason}" for r in results],
                 "cached": [bool(r.ok and r.cached) for r in results],
             }
         )
-        yes = np.asarray([a == "yes" for a in answers], dtype=bool)
+        ok = np.asarray([r.ok for r in results], dtype=bool)
+        yes = ok & (p_yes >= threshold) if len(pairs) else np.zeros(0, dtype=bool)
         samples = GeneratedSequences.build(
             append_items(context.train, pairs.rows[yes], pairs.items[yes]),
             self.name,
             origin,
             source_row=pairs.rows[yes],
             source_item=pairs.items[yes],
-            score=pairs.similarity[yes],
+            # The judge's confidence weighs the guess; accept_all's stand-in answers are 1.
+            score=(pairs.similarity * p_yes)[yes].astype(np.float32),
         )
-        return ColdJudgments(samples, table, cost, len(items))
+        return ColdJudgments(samples, table, cost, len(items), threshold, audit)
 
     def generate(self, context: AugmentContext) -> GeneratedSequences:
         judgments = self.judge(context, context.progress)
