@@ -127,3 +127,5 @@ def test_a_bundled_encoder_travels_with_the_index(catalog: pd.DataFrame, tmp_pat
     assert back.config.encoder == str((moved / BUNDLED_ENCODER).absolute())
     assert back.search("dog bed", k=3) == expected
     assert '"encoder": "encoder"' in (moved / "search.json").read_text()
+    back.save(moved, bundle_encoder=True)  # saved over itself: the bundled copy survives
+    assert SearchEngine.load(moved).search("dog bed", k=3) == expected

@@ -233,8 +233,10 @@ class SearchEngine:
         path.mkdir(parents=True, exist_ok=True)
         config = self.config
         if bundle_encoder and config.encoder is not None:
-            shutil.rmtree(path / BUNDLED_ENCODER, ignore_errors=True)
-            shutil.copytree(config.encoder, path / BUNDLED_ENCODER)
+            bundled = path / BUNDLED_ENCODER
+            if Path(config.encoder).resolve() != bundled.resolve():  # not saved over itself
+                shutil.rmtree(bundled, ignore_errors=True)
+                shutil.copytree(config.encoder, bundled)
             config = config.model_copy(update={"encoder": BUNDLED_ENCODER})
         self.table.frame.assign(alive=self.table.alive).to_parquet(path / "items.parquet")
         if self.dense is not None:
