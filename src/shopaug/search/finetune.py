@@ -37,6 +37,7 @@ import os
 import shutil
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -241,8 +242,8 @@ def fine_tune(
     out = Path(out_dir)
     tracker = CheckpointTracker(plan, config, score, out / "checkpoint")
     run = _TrainingRun(model, triples, config, len(plan))
-    for step, rows in enumerate(plan):
-        loss = run.step(rows)
+    for step, planned in enumerate(plan):
+        loss = run.step(planned.rows)
         if on_stage is not None:
             on_stage(f"fine-tuning, loss {loss:.3f}{tracker.summary()}", (step + 1) / len(plan))
         if tracker.due(step) and tracker.record(step, run, _save) == "stop":
@@ -258,14 +259,23 @@ def fine_tune(
     return out
 
 
-def training_plan(triples: pd.DataFrame, config: FineTuneConfig) -> list[list[int]]:
+@dataclass(frozen=True)
+class Step:
+    """One training step: its rows, and how many epochs are done once it is (1.5: half way
+    through the second)."""
+
+    rows: list[int]
+    epoch: float
+
+
+def training_plan(triples: pd.DataFrame, config: FineTuneConfig) -> list[Step]:
     """The row batches of every epoch, cut at ``max_steps``."""
     items, queries = triples["item_id"].tolist(), triples["query"].tolist()
-    return [
-        batch
-        for epoch in range(config.epochs)
-        for batch in batches_without_repeats(items, config.batch_size, config.seed + epoch, queries)
-    ][: config.max_steps]
+    plan = []
+    for epoch in range(config.epochs):
+        batches = batches_without_repeats(items, config.batch_size, config.seed + epoch, queries)
+        plan += [Step(rows, epoch + (i + 1) / len(batches)) for i, rows in enumerate(batches)]
+    return plan[: config.max_steps]
 
 
 class _TrainingRun:
@@ -308,7 +318,7 @@ class CheckpointTracker:
 
     def __init__(
         self,
-        plan: list[list[int]],
+        plan: list[Step],
         config: FineTuneConfig,
         score: CheckpointScore | None,
         folder: Path,
@@ -317,7 +327,7 @@ class CheckpointTracker:
         steps = len(plan)
         marks = np.linspace(0, steps, min(config.checkpoints, steps) + 1)[1:]
         self.steps = {round(float(m)) - 1 for m in marks} if score is not None else set()
-        self.per_epoch = max(1, steps // config.epochs)
+        self.epochs = [planned.epoch for planned in plan]
         self.curve: list[dict[str, Any]] = []
         self.best_state: dict[str, Any] | None = None
         self.since_best = 0
@@ -337,7 +347,7 @@ class CheckpointTracker:
         self.curve.append(
             {
                 "step": step + 1,
-                "epoch": round((step + 1) / self.per_epoch, 3),
+                "epoch": round(self.epochs[step], 3),
                 "loss": float(np.mean(losses)),
                 "validation": value,
             }
