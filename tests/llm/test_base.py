@@ -123,6 +123,14 @@ def test_usage_of_a_batch_is_the_difference_of_two_snapshots() -> None:
     assert generator.usage.failure_kinds == {}
 
 
+def test_keys_of_calls_without_new_parameters_are_those_of_earlier_releases() -> None:
+    # The key of this call before top_logprobs existed: a cache filled then is still found.
+    ask = [Message(role="user", content="three queries for a lab beaker")]
+    key = cache_key("local", "m", "p@v1", ask, GenerationParams())
+    assert key == "86d5bcc84bbaf5f16be9cb4d6d00abe3853588a4f626320b61e22a65ef6b9ae2"
+    assert cache_key("local", "m", "p@v1", ask, GenerationParams(top_logprobs=3)) != key
+
+
 def test_cache_key_covers_every_input() -> None:
     params = GenerationParams()
     base = cache_key("local", "m", "p@v1", ASK, params)

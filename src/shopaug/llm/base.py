@@ -293,6 +293,15 @@ def as_messages(messages: MessagesLike) -> tuple[Message, ...]:
     return tuple(m if isinstance(m, Message) else Message(**m) for m in messages)
 
 
+#: Parameters added after the first release: left out of the key while unset, so every
+#: response cached before they existed is still found.
+_UNSET_SINCE_V1 = frozenset({"top_logprobs"})
+
+
+def _unset(params: GenerationParams) -> set[str]:
+    return {name for name in _UNSET_SINCE_V1 if getattr(params, name) is None}
+
+
 def cache_key(
     backend: str,
     model: str,
@@ -306,7 +315,7 @@ def cache_key(
         "model": model,
         "prompt": prompt,
         "messages": [m.model_dump() for m in messages],
-        "params": params.model_dump(mode="json"),
+        "params": params.model_dump(mode="json", exclude=_UNSET_SINCE_V1 & _unset(params)),
     }
     blob = json.dumps(payload, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()
