@@ -37,9 +37,7 @@ from shopaug.llm import Completion, GenerationRequest, PromptTemplate, Usage, lo
 
 #: The stand-in answer of the ``accept_all`` control: every candidate taken, no model asked.
 _ACCEPTED = Completion(
-    text='{"answer": "yes"}',
-    parsed={"answer": "yes", "reason": "accept_all: no model asked"},
-    backend="none",
+    text="", parsed={"answer": "yes", "reason": "accept_all: no model asked"}, backend="none"
 )
 
 
@@ -246,7 +244,7 @@ class LLMColdJudge(Strategy, LLMOptions):
             )
             origin = provenance(llm, template)
         answers = [r.parsed["answer"] if r.ok else None for r in results]
-        p_yes = np.asarray([answer_probability(r) if r.ok else 0.0 for r in results])
+        p_yes = np.asarray([answer_probability(r) if r.ok else 0.0 for r in results], dtype=float)
         table = pd.DataFrame(
             {
                 "item": pairs.items,
@@ -261,7 +259,7 @@ class LLMColdJudge(Strategy, LLMOptions):
             }
         )
         ok = np.asarray([r.ok for r in results], dtype=bool)
-        yes = ok & (p_yes >= threshold) if len(pairs) else np.zeros(0, dtype=bool)
+        yes = ok & (p_yes >= threshold)
         samples = GeneratedSequences.build(
             append_items(context.train, pairs.rows[yes], pairs.items[yes]),
             self.name,

@@ -315,7 +315,7 @@ def cache_key(
         "model": model,
         "prompt": prompt,
         "messages": [m.model_dump() for m in messages],
-        "params": params.model_dump(mode="json", exclude=_UNSET_SINCE_V1 & _unset(params)),
+        "params": params.model_dump(mode="json", exclude=_unset(params)),
     }
     blob = json.dumps(payload, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()

@@ -246,7 +246,7 @@ def fine_tune(
         loss = run.step(planned.rows)
         if on_stage is not None:
             on_stage(f"fine-tuning, loss {loss:.3f}{tracker.summary()}", (step + 1) / len(plan))
-        if tracker.due(step) and tracker.record(step, run, _save) == "stop":
+        if tracker.due(step) and tracker.record(step, run) == "stop":
             break
     tracker.restore_best(model)
     record = {
@@ -336,10 +336,10 @@ class CheckpointTracker:
     def due(self, step: int) -> bool:
         return step in self.steps
 
-    def record(self, step: int, run: _TrainingRun, save: Callable[..., None]) -> str:
+    def record(self, step: int, run: _TrainingRun) -> str:
         """Score the model as it is at ``step``; "stop" when patience has run out."""
         assert self.score is not None
-        save(run.model, self.folder, {"checkpoint_step": step + 1})
+        _save(run.model, self.folder, {"checkpoint_step": step + 1})
         value = float(self.score(self.folder))
         shutil.rmtree(self.folder, ignore_errors=True)
         losses = run.losses[self.last_loss_at :]
