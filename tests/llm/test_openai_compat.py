@@ -3,12 +3,14 @@
 A scripted stdlib HTTP server plays the failures hosted endpoints produce (garbage bodies, 500,
 429 with Retry-After, bodies without choices) and records what the client sent; llama-cpp-python's
 own OpenAI-compatible server, started here with the packaged SmolLM2 model, checks a real
-completion, a schema-constrained JSON completion and a timeout.
+completion, a schema-constrained JSON completion, token log-probabilities, four requests in
+flight at once, and a timeout.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import socket
 import subprocess
 import sys
@@ -288,3 +290,43 @@ def test_real_server_timeout_is_a_recorded_failure(llama_server: str, tmp_path: 
     failure = generator.try_complete(ASK, GenerationParams(max_tokens=4))
     assert (failure.ok, failure.kind, failure.attempts) == (False, "timeout", 3)
     assert generator.cache is not None and len(generator.cache) == 0
+
+
+def test_real_server_logprobs_are_read(llama_server: str, tmp_path: Path) -> None:
+    """The server's token log-probabilities arrive as :class:`TokenLogprob`s that spell the text."""
+    completion = served(llama_server, tmp_path).complete(
+        ASK, GenerationParams(max_tokens=8, top_logprobs=3)
+    )
+    tokens = completion.logprobs
+    assert tokens and len(tokens) == completion.completion_tokens
+    assert "".join(token.token for token in tokens) == completion.text
+    for token in tokens:
+        assert token.logprob <= 1e-6 and 1 <= len(token.top) <= 3
+        assert all(logprob <= 1e-6 for logprob in token.top.values())
+        assert sum(math.exp(lp) for lp in token.top.values()) <= 1 + 1e-4
+    again = served(llama_server, tmp_path).complete(
+        ASK, GenerationParams(max_tokens=8, top_logprobs=3)
+    )
+    assert again.cached and again.logprobs == tokens
+
+
+def test_real_server_concurrent_requests_match_serial_ones(
+    llama_server: str, tmp_path: Path
+) -> None:
+    """Four requests in flight at once come back in request order with the greedy answers one at
+    a time gives (the client keeps request order; the server does not mix answers up)."""
+    asks = ["a beaker", "a pipette", "a microscope slide", "a test tube rack"]
+    requests = [
+        GenerationRequest(
+            messages=[Message(role="user", content=f"In three words, what is {thing} for?")],
+            params=GenerationParams(max_tokens=10),
+        )
+        for thing in asks
+    ]
+    serial = served(llama_server, tmp_path / "serial", concurrency=1).complete_many(requests)
+    parallel_generator = served(llama_server, tmp_path / "parallel", concurrency=4)
+    parallel = parallel_generator.complete_many(requests, concurrency=4)
+    assert all(result.ok for result in serial + parallel)
+    assert [r.text for r in parallel] == [r.text for r in serial]
+    assert not any(result.cached for result in parallel)
+    assert parallel_generator.usage.requests == len(asks)
