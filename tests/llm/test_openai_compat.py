@@ -294,9 +294,8 @@ def test_real_server_timeout_is_a_recorded_failure(llama_server: str, tmp_path: 
 
 def test_real_server_logprobs_are_read(llama_server: str, tmp_path: Path) -> None:
     """The server's token log-probabilities arrive as :class:`TokenLogprob`s that spell the text."""
-    completion = served(llama_server, tmp_path).complete(
-        ASK, GenerationParams(max_tokens=8, top_logprobs=3)
-    )
+    params = GenerationParams(max_tokens=8, top_logprobs=3)
+    completion = served(llama_server, tmp_path).complete(ASK, params)
     tokens = completion.logprobs
     assert tokens and len(tokens) == completion.completion_tokens
     assert "".join(token.token for token in tokens) == completion.text
@@ -304,9 +303,7 @@ def test_real_server_logprobs_are_read(llama_server: str, tmp_path: Path) -> Non
         assert token.logprob <= 1e-6 and 1 <= len(token.top) <= 3
         assert all(logprob <= 1e-6 for logprob in token.top.values())
         assert sum(math.exp(lp) for lp in token.top.values()) <= 1 + 1e-4
-    again = served(llama_server, tmp_path).complete(
-        ASK, GenerationParams(max_tokens=8, top_logprobs=3)
-    )
+    again = served(llama_server, tmp_path).complete(ASK, params)
     assert again.cached and again.logprobs == tokens
 
 
