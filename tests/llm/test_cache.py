@@ -9,6 +9,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from pydantic import BaseModel
@@ -124,3 +125,20 @@ def test_token_probabilities_are_cached_and_old_caches_gain_the_column(tmp_path:
     assert again.cached and again.logprobs == first.logprobs
     assert "".join(t.token for t in again.logprobs) == again.text
     assert FakeGenerator(cache_dir=old).complete(ASK).logprobs is None
+
+
+def test_many_threads_open_one_new_cache_without_a_lock_error(tmp_path: Path) -> None:
+    """Opening a new database from several threads at once made SQLite refuse the WAL pragma
+    ("database is locked", seen in CI); every opener must succeed and see the same table."""
+    for attempt in range(5):
+        folder = tmp_path / f"fresh{attempt}"
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            caches = list(pool.map(ResponseCache, [folder] * 16))
+        assert all(len(cache) == 0 for cache in caches)
+
+
+def test_concurrent_requests_share_one_cache_object(tmp_path: Path) -> None:
+    generator = FakeGenerator(cache_dir=tmp_path / "new")
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        caches = list(pool.map(lambda _: generator.cache, range(32)))
+    assert len({id(cache) for cache in caches}) == 1

@@ -473,9 +473,12 @@ class Generator(BaseModel, ABC):
 
     @property
     def cache(self) -> ResponseCache | None:
-        if self.use_cache and self._cache is None:
-            self._cache = ResponseCache(self.cache_dir or default_cache_dir())
-        return self._cache if self.use_cache else None
+        if not self.use_cache:
+            return None
+        with self._lock:  # threads of complete_many must not open the database twice
+            if self._cache is None:
+                self._cache = ResponseCache(self.cache_dir or default_cache_dir())
+            return self._cache
 
     def close(self) -> None:
         """Release the backend's resources (model memory, HTTP connections)."""

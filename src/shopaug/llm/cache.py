@@ -42,6 +42,22 @@ def default_cache_dir() -> Path:
     return user_cache_dir("llm")
 
 
+def _enable_wal(con: sqlite3.Connection) -> None:
+    """Switch to WAL, retrying while another process opens the same new file: SQLite answers
+    this pragma with "database is locked" at once, without waiting on the busy timeout."""
+    deadline = time.monotonic() + _SQLITE_TIMEOUT_S
+    delay = 0.01
+    while True:
+        try:
+            con.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(delay)
+            delay = min(delay * 2, 0.5)
+
+
 class ResponseCache:
     """Cache key -> completion, in ``<directory>/responses.sqlite``; safe across threads and
     processes (each call opens its own connection and SQLite serialises writers)."""
@@ -50,7 +66,7 @@ class ResponseCache:
         self.path = Path(directory) / "responses.sqlite"
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with self._connect() as con:
-            con.execute("PRAGMA journal_mode=WAL")
+            _enable_wal(con)
             con.execute(
                 "CREATE TABLE IF NOT EXISTS responses (key TEXT PRIMARY KEY, text TEXT NOT NULL, "
                 "prompt_tokens INTEGER NOT NULL, completion_tokens INTEGER NOT NULL, "
