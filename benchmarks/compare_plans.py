@@ -15,6 +15,10 @@ augmented plan generated samples for, so that a plan which only reached part of 
 Plans are ``AugmentPlan`` fields as JSON; LLM strategies read their backend from their own
 parameters (``{"llm-cold": {"generator": "local", "limit": 200}}``) and reuse the response cache,
 so only the first seed pays for the calls.
+
+``--text-expansion FILE`` (an ``expansions.parquet`` of ``shopaug augment -s llm-expand``) also
+runs every plan on item texts with the file's kept phrases appended, as ``PLAN+expand``: the pair
+``PLAN`` / ``PLAN+expand`` is the effect of the expansion, over the same split and test users.
 """
 
 from __future__ import annotations
@@ -55,6 +59,7 @@ def main() -> None:
     parser.add_argument("--params", default='{"num_threads": 1}', help="model params, JSON")
     parser.add_argument("--plans", required=True, help="JSON object: name -> plan fields or null")
     parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--text-expansion", type=Path, help="expansions.parquet of llm-expand")
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
     torch.set_num_threads(1)
@@ -73,11 +78,18 @@ def main() -> None:
         name: (AugmentPlan(**fields) if fields is not None else None)
         for name, fields in json.loads(args.plans).items()
     }
-    variants = {n: AugmentedTrain(train, p) if p else None for n, p in plans.items()}
+    trains = {name: train for name in plans}
+    if args.text_expansion is not None:
+        expanded = config.model_copy(update={"text_expansion": args.text_expansion})
+        twin_split, twin = prepare_training(expanded)
+        assert np.array_equal(twin_split.test.targets, split.test.targets), "splits differ"
+        trains |= {f"{name}+expand": twin for name in plans}
+        plans |= {f"{name}+expand": plan for name, plan in plans.items()}
+    variants = {n: AugmentedTrain(trains[n], p) if p else None for n, p in plans.items()}
     runs = {}
     for name, variant in variants.items():
         print(f"[{time.perf_counter() - started:7.0f} s] {name}", flush=True)
-        runs[name] = run_model(args.model, params, split, train, config, augmented=variant)
+        runs[name] = run_model(args.model, params, split, trains[name], config, augmented=variant)
 
     masks = case_slices(split, train)
     cold = split.cold_mask() if len(split.cold_items) else None
@@ -103,6 +115,7 @@ def main() -> None:
         "model": args.model,
         "params": params,
         "plans": {n: (p.model_dump() if p else None) for n, p in plans.items()},
+        "text_expansion": None if args.text_expansion is None else str(args.text_expansion),
         "slice_sizes": {s: int(masks[s].sum()) for s in slices},
         "metrics": summary,
         "augmentation": {n: r.augmentation for n, r in runs.items()},

@@ -29,11 +29,12 @@ FILES = {
     "llm-queries": "queries.parquet",
     "llm-profiles": "profiles.parquet",
     "llm-describe": "descriptions.parquet",
+    "llm-expand": "expansions.parquet",
 }
 COST_KEYS = {"requests", "calls", "cache_hits", "failures", "seconds", "tokens_per_s"}
 
 
-def test_the_registry_holds_the_three_products_apart_from_the_strategies() -> None:
+def test_the_registry_holds_the_products_apart_from_the_strategies() -> None:
     assert {name: cls.file for name, cls in TEXT_PRODUCTS.items()} == FILES
     assert all(issubclass(cls, TextProduct) for cls in TEXT_PRODUCTS.values())
     assert not set(TEXT_PRODUCTS) & set(STRATEGIES)

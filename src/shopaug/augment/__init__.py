@@ -19,6 +19,7 @@ from shopaug.augment.cold import ColdNeighbours
 from shopaug.augment.context import AugmentContext, Neighbours
 from shopaug.augment.enrich import ENRICHERS, TextEnricher, enrich_texts, register_enricher
 from shopaug.augment.llm_cold import LLMColdJudge
+from shopaug.augment.llm_expand import ExpansionFilter, LLMExpansions, expanded_texts
 from shopaug.augment.llm_products import TextProduct, TextRun, TextSource
 from shopaug.augment.llm_queries import LLMQueries, QuerySamples, RoundTripFilter
 from shopaug.augment.llm_text import (
@@ -38,7 +39,7 @@ STRATEGIES: dict[str, type[Strategy]] = {
 
 
 TEXT_PRODUCTS: dict[str, type[TextProduct]] = {
-    cls.name: cls for cls in (LLMQueries, UserProfiles, LLMDescriptions)
+    cls.name: cls for cls in (LLMQueries, UserProfiles, LLMDescriptions, LLMExpansions)
 }
 
 
@@ -110,6 +111,7 @@ __all__ = [
     "AugmentContext",
     "ColdNeighbours",
     "Crop",
+    "ExpansionFilter",
     "GeneratedSequences",
     "HardNegativeMiner",
     "HardNegatives",
@@ -117,6 +119,7 @@ __all__ = [
     "LLMColdJudge",
     "LLMDescriptionEnricher",
     "LLMDescriptions",
+    "LLMExpansions",
     "LLMQueries",
     "Mask",
     "Neighbours",
@@ -133,6 +136,7 @@ __all__ = [
     "UserProfiles",
     "concat",
     "enrich_texts",
+    "expanded_texts",
     "generate",
     "make_strategy",
     "make_text_product",

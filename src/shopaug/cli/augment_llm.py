@@ -3,7 +3,8 @@
 ``llm-cold`` makes training rows and runs inside the augmentation plan like any strategy. The
 others are text products (``shopaug.augment.TEXT_PRODUCTS``): they make text, not rows, and each
 writes a table of its own to the output folder: ``llm-queries`` (``queries.parquet``),
-``llm-profiles`` (``profiles.parquet``) and ``llm-describe`` (``descriptions.parquet``).
+``llm-profiles`` (``profiles.parquet``), ``llm-describe`` (``descriptions.parquet``) and
+``llm-expand`` (``expansions.parquet``).
 """
 
 from __future__ import annotations

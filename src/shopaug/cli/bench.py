@@ -31,6 +31,7 @@ BENCH_OPTIONS = {
     "embed_items": "--embed",
     "encoder_backend": "--encoder-backend",
     "encoder_max_length": "--encoder-max-length",
+    "text_expansion": "--text-expansion",
 }
 
 
@@ -224,6 +225,13 @@ def bench_rec(
     encoder_max_length: Annotated[
         int | None, typer.Option(help="Tokens read per item text (default: the model's, 256).")
     ] = None,
+    text_expansion: Annotated[
+        Path | None,
+        typer.Option(
+            help="expansions.parquet of `shopaug augment -s llm-expand` on this data: kept "
+            "phrases are appended to item texts before encoding."
+        ),
+    ] = None,
     work_dir: Annotated[Path, typer.Option(help="Where ingested data and caches go.")] = Path(
         "runs/bench"
     ),
@@ -288,6 +296,7 @@ def bench_rec(
             encoder=encoder,
             encoder_backend=encoder_backend,
             encoder_max_length=encoder_max_length,
+            text_expansion=text_expansion,
             work_dir=work_dir,
             embed_items=embed,
             augment=chosen,

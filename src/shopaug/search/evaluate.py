@@ -248,7 +248,8 @@ def _read_jsonl(path: Path) -> pd.DataFrame:
 def read_pairs_file(path: Path, item_ids: np.ndarray) -> pd.DataFrame:
     """Synthetic ``query, item_id, source, kept`` pairs from a file made ahead of time.
 
-    Two shapes: the ``queries.parquet`` of `shopaug augment -s llm-queries`, whose ``item`` is a
+    Two shapes: the ``queries.parquet`` of `shopaug augment -s llm-queries` (or the
+    ``expansions.parquet`` of ``-s llm-expand``, whose phrases count as queries), whose ``item`` is a
     row of the catalog it was made from (``item_ids`` maps rows to ids, so it must be the same
     data) and ``kept`` the round-trip filter's verdict; or any query file with ``item_id``
     (:func:`read_query_file`), all of it kept.
@@ -266,6 +267,8 @@ def read_pairs_file(path: Path, item_ids: np.ndarray) -> pd.DataFrame:
 
 
 def _augment_pairs(path: Path, frame: pd.DataFrame, item_ids: np.ndarray) -> pd.DataFrame:
+    if "query" not in frame and "phrase" in frame:  # `-s llm-expand`: shopper words per item
+        frame = frame.rename(columns={"phrase": "query"})
     missing = [c for c in ("query", "item", "kept") if c not in frame]
     if missing:
         raise DataError(f"{path}: missing column(s) {missing} of a `shopaug augment` query file")

@@ -7,8 +7,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from shopaug.augment.llm_expand import expanded_texts, read_expansions
 from shopaug.data.dataset import Dataset
 from shopaug.data.errors import DataError
 from shopaug.data.ingest import IngestSpec, ingest
@@ -36,9 +37,21 @@ class DataSetup(BaseModel):
         "torch", description="Item text encoding: the reference, ONNX, or ONNX with int8 weights."
     )
     encoder_max_length: int | None = Field(None, ge=8, description="Tokens read per item text.")
+    text_expansion: Path | None = Field(
+        None,
+        description="An expansions.parquet of `-s llm-expand` on this data: its kept phrases are "
+        "appended to their items' texts before encoding (content model, diversity).",
+    )
     embed_items: bool = True
     #: Where an Amazon folder is ingested (once) before it is read.
     work_dir: Path = Path("runs/bench")
+
+    @field_validator("text_expansion")
+    @classmethod
+    def _expansion_exists(cls, path: Path | None) -> Path | None:
+        if path is not None and not path.is_file():
+            raise ValueError(f"{path}: no such file (make it with `shopaug augment -s llm-expand`)")
+        return path
 
     def load(self, on_stage: StageCallback | None = None) -> Dataset:
         return load_dataset(self.data, self.events, self.work_dir, on_stage)
@@ -77,13 +90,17 @@ def item_side(
     embed: bool = True,
     backend: Backend = "torch",
     max_length: int | None = None,
+    text_expansion: Path | None = None,
 ) -> ItemSide:
     """Texts, leaf categories and (if ``embed``) text-encoder embeddings of every item.
 
     Embeddings feed content-aware models and the diversity measure; they are cached on disk, so
-    only the first run on a catalog pays for encoding.
+    only the first run on a catalog pays for encoding. ``text_expansion`` appends an
+    ``llm-expand`` table's kept phrases to the texts first.
     """
     texts = dataset.item_texts()
+    if text_expansion is not None:
+        texts = expanded_texts(texts, read_expansions(text_expansion, dataset.n_items))
     embeddings = None
     if embed:
         from shopaug.encode.text_encoder import TextEncoder
@@ -133,5 +150,6 @@ def prepare_training(
         setup.embed_items,
         setup.encoder_backend,
         setup.encoder_max_length,
+        setup.text_expansion,
     )
     return split, split_training_data(dataset, split, side)
