@@ -21,7 +21,8 @@ Only the catalog's fields reach the prompt; which items are expanded may depend 
 rows (``max_train_events``: items with few or no interactions, which need it most), never on
 validation or test rows. The table keeps removed phrases with the reason (``kept`` says which);
 :func:`expanded_texts` appends the kept ones to the item texts that the content model encodes,
-and ``shopaug bench search --expansion-file`` reads the same file for keyword documents.
+and ``shopaug bench search --expansion-file`` reads the same file as (phrase, item) training
+pairs for the search models, like LLM-written queries.
 """
 
 from __future__ import annotations
