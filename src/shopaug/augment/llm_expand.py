@@ -92,8 +92,8 @@ class ExpansionFilter(BaseModel):
         if kept.empty:
             return out
         items = kept["item"].unique()
-        joined = kept.groupby("item", sort=False)["phrase"].agg(SEPARATOR.join)
-        expanded = encode([SEPARATOR.join((texts[i], joined[i])) for i in items])
+        with_phrases = expanded_texts(texts, kept)  # the very text the content model will encode
+        expanded = encode([with_phrases[i] for i in items])
         overlaps = dict(zip(items, self._overlaps(catalog, expanded, items), strict=True))
         out["overlap"] = out["item"].map(overlaps).fillna(0.0).astype("float32")
         moved = out["kept"] & (out["overlap"] < self.min_overlap)

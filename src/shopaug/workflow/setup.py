@@ -7,7 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, FilePath
 
 from shopaug.augment.llm_expand import expanded_texts, read_expansions
 from shopaug.data.dataset import Dataset
@@ -37,7 +37,7 @@ class DataSetup(BaseModel):
         "torch", description="Item text encoding: the reference, ONNX, or ONNX with int8 weights."
     )
     encoder_max_length: int | None = Field(None, ge=8, description="Tokens read per item text.")
-    text_expansion: Path | None = Field(
+    text_expansion: FilePath | None = Field(
         None,
         description="An expansions.parquet of `-s llm-expand` on this data: its kept phrases are "
         "appended to their items' texts before encoding (content model, diversity).",
@@ -45,13 +45,6 @@ class DataSetup(BaseModel):
     embed_items: bool = True
     #: Where an Amazon folder is ingested (once) before it is read.
     work_dir: Path = Path("runs/bench")
-
-    @field_validator("text_expansion")
-    @classmethod
-    def _expansion_exists(cls, path: Path | None) -> Path | None:
-        if path is not None and not path.is_file():
-            raise ValueError(f"{path}: no such file (make it with `shopaug augment -s llm-expand`)")
-        return path
 
     def load(self, on_stage: StageCallback | None = None) -> Dataset:
         return load_dataset(self.data, self.events, self.work_dir, on_stage)
