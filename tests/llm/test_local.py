@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from shopaug.doctor import Finding, check
 from shopaug.llm import GenerationParams, LocalGenerator, Message, load_prompt
-from shopaug.llm.local import gguf_identity
+from shopaug.llm.local import TokenProbabilityRecorder, gguf_identity
 
 ASK = [Message(role="user", content="Name one piece of lab glassware.")]
 
@@ -85,7 +86,71 @@ def test_token_probabilities_come_with_a_constrained_answer(local: LocalGenerato
     tokens = result.logprobs
     assert tokens and "".join(t.token for t in tokens) == result.text
     assert all(t.logprob <= 0 and len(t.top) >= 1 for t in tokens)
-    assert local._logits_all  # reloaded once for log-probabilities
+    assert not local.load()._logits_all  # read from the sampled rows, not an n_ctx x vocab array
+
+
+def test_recorded_probabilities_equal_llama_cpps_own_logprobs(
+    local: LocalGenerator, gguf_path: Path
+) -> None:
+    """The recorder must give what llama-cpp-python's ``logprobs`` (which needs ``logits_all``)
+    gives, token by token, for the same constrained judgment."""
+    import llama_cpp
+
+    template = load_prompt("cold_item_judgment")
+    values = {
+        "history": "- Pipette Tips 200 uL",
+        "title": "Micropipette",
+        "brand": "",
+        "category": "",
+    }
+    params = template.params.model_copy(update={"top_logprobs": 3, "max_tokens": 12})
+    request = template.request(values, params=params)
+    ours = local.complete(request.messages, request.params)  # cut at 12 tokens: not parseable
+    reference = llama_cpp.Llama(
+        model_path=str(gguf_path), n_ctx=local.n_ctx, n_threads=1, logits_all=True, verbose=False
+    ).create_chat_completion(
+        messages=[m.model_dump() for m in request.messages],
+        max_tokens=12,
+        temperature=params.temperature,
+        frequency_penalty=params.frequency_penalty,
+        response_format={"type": "json_object", "schema": params.json_schema},
+        logprobs=True,
+        top_logprobs=3,
+    )["choices"][0]
+    assert reference["message"]["content"] == ours.text  # stopped by max_tokens: last token too
+    expected = reference["logprobs"]["content"]
+    assert [t.token for t in ours.logprobs] == [e["token"] for e in expected]
+    for token, entry in zip(ours.logprobs, expected, strict=True):
+        assert token.logprob == pytest.approx(entry["logprob"], abs=1e-4)
+        for alt in entry["top_logprobs"]:
+            assert token.top[alt["token"]] == pytest.approx(alt["logprob"], abs=1e-4)
+
+
+class _Vocabulary:
+    """Four tokens, two spelling the same text, for the recorder without a model."""
+
+    pieces = ("yes", "no", "Yes", "yes")
+
+    def detokenize(self, tokens: list[int]) -> bytes:
+        return "".join(self.pieces[t] for t in tokens).encode()
+
+    def tokenize(self, text: bytes, add_bos: bool, special: bool) -> list[int]:
+        return [self.pieces.index(text.decode())]
+
+
+def test_recorder_pairs_each_step_with_the_token_chosen_there() -> None:
+    recorder = TokenProbabilityRecorder(top=4)
+    first = np.log(np.array([0.5, 0.2, 0.2, 0.1]))
+    second = np.log(np.array([0.1, 0.7, 0.1, 0.1]))
+    recorder(np.array([9, 9]), first.astype(np.float32))
+    recorder(np.array([9, 9, 1]), second.astype(np.float32))  # "no" was chosen at step one
+    tokens = recorder.tokens(_Vocabulary(), "nono")  # the last "no" was never evaluated
+    assert [t.token for t in tokens] == ["no", "no"]
+    assert tokens[0].logprob == pytest.approx(np.log(0.2)) and tokens[1].logprob == pytest.approx(
+        np.log(0.7)
+    )
+    assert tokens[0].top["yes"] == pytest.approx(np.log(0.6))  # tokens 0 and 3 pooled
+    assert list(tokens[0].top) == ["yes", "no", "Yes"]
 
 
 def test_cached_call_never_loads_the_model(local: LocalGenerator, gguf_path: Path) -> None:

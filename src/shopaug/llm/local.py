@@ -13,12 +13,13 @@ from __future__ import annotations
 import hashlib
 import os
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from functools import cached_property
 from importlib import metadata
 from pathlib import Path
 from typing import Any, ClassVar
 
+import numpy as np
 from pydantic import Field, PrivateAttr
 
 from shopaug.llm.base import (
@@ -27,7 +28,7 @@ from shopaug.llm.base import (
     GenerationParams,
     Generator,
     Message,
-    logprobs_from_chat,
+    TokenLogprob,
 )
 
 #: The pip package that ships the default GGUF file.
@@ -90,7 +91,6 @@ class LocalGenerator(Generator):
 
     _identity: str | None = PrivateAttr(None)
     _llama: Any = PrivateAttr(None)
-    _logits_all: bool = PrivateAttr(False)
     _run_lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
 
     @cached_property
@@ -105,16 +105,16 @@ class LocalGenerator(Generator):
             self._identity = gguf_identity(self.path)
         return self._identity
 
-    def load(self, logprobs: bool = False) -> Any:
+    def load(self) -> Any:
         """The llama.cpp model, loaded on first use (a fully cached run never loads it).
 
-        llama.cpp returns token log-probabilities only from a model loaded with ``logits_all``,
-        which costs every call a vocabulary-sized product per prompt token; so the model is
-        loaded without it and reloaded with it when a call first asks for log-probabilities."""
-        if self._llama is None or (logprobs and not self._logits_all):
+        Loaded without ``logits_all``: llama-cpp-python needs it for its own ``logprobs``, but it
+        multiplies every prompt token by the whole vocabulary and keeps an ``n_ctx x vocabulary``
+        array (2 GiB for Gemma 3's 262k tokens). Log-probabilities are read by
+        :class:`TokenProbabilityRecorder` instead, from the one logits row each step samples."""
+        if self._llama is None:
             llama_cpp = _import_llama()
             threads = self.n_threads or os.cpu_count() or 1
-            self._llama = None  # free the old weights before the new ones are read
             self._llama = llama_cpp.Llama(
                 model_path=str(self.path),
                 n_ctx=self.n_ctx,
@@ -122,10 +122,8 @@ class LocalGenerator(Generator):
                 n_threads_batch=threads,
                 n_batch=self.n_batch,
                 chat_format=self.chat_format,
-                logits_all=logprobs,
                 verbose=False,
             )
-            self._logits_all = logprobs
         return self._llama
 
     def _generate(self, messages: Sequence[Message], params: GenerationParams) -> Completion:
@@ -141,20 +139,80 @@ class LocalGenerator(Generator):
         }
         if params.json_schema is not None:
             kwargs["response_format"] = {"type": "json_object", "schema": params.json_schema}
-        if params.top_logprobs is not None:
-            kwargs.update(logprobs=True, top_logprobs=params.top_logprobs)
         with self._run_lock:
-            llama = self.load(logprobs=params.top_logprobs is not None)
+            llama = self.load()
+            recorder = None
+            if params.top_logprobs is not None:
+                recorder = TokenProbabilityRecorder(max(1, params.top_logprobs))
+                kwargs["logits_processor"] = _import_llama().LogitsProcessorList([recorder])
             try:
                 response = llama.create_chat_completion(**kwargs)
             except (ValueError, RuntimeError) as exc:  # e.g. prompt longer than n_ctx
                 raise GenerationError("backend", f"llama.cpp: {exc}") from exc
+            text = response["choices"][0]["message"].get("content") or ""
+            logprobs = recorder.tokens(llama, text) if recorder is not None else None
         choice = response["choices"][0]
         usage = response.get("usage") or {}
         return Completion(
-            text=choice["message"].get("content") or "",
+            text=text,
             prompt_tokens=int(usage.get("prompt_tokens", 0)),
             completion_tokens=int(usage.get("completion_tokens", 0)),
             finish_reason=choice.get("finish_reason"),
-            logprobs=logprobs_from_chat(choice),
+            logprobs=logprobs or None,
         )
+
+
+class TokenProbabilityRecorder:
+    """A llama.cpp logits processor that keeps, per generated token, its log-probability and the
+    ``top`` most likely tokens, from the raw logits before penalties and grammar (the model's own
+    distribution, which is what a judge's P(yes) must come from).
+
+    llama.cpp calls it once per sampled position, before sampling; the token chosen there is
+    known at the next call, as the last input id. The final token is not evaluated when
+    generation stops at ``max_tokens``, so it is matched to the text left over."""
+
+    def __init__(self, top: int) -> None:
+        self.top = top
+        #: per step: the chosen token, its log-probability, and the top alternatives' ids and
+        #: log-probabilities
+        self.steps: list[tuple[int, float, np.ndarray, np.ndarray]] = []
+        self._pending: np.ndarray | None = None
+
+    def __call__(self, input_ids: np.ndarray, logits: np.ndarray) -> np.ndarray:
+        if self._pending is not None:
+            self._keep(int(input_ids[-1]))
+        shifted = np.asarray(logits, dtype=np.float64) - float(np.max(logits))
+        self._pending = shifted - np.log(np.exp(shifted).sum())
+        return logits
+
+    def _keep(self, token: int) -> None:
+        logprobs = self._pending
+        assert logprobs is not None
+        k = min(self.top, len(logprobs))
+        top = np.argpartition(-logprobs, k - 1)[:k]
+        self.steps.append((token, float(logprobs[token]), top, logprobs[top]))
+        self._pending = None
+
+    def tokens(self, llama: Any, text: str) -> tuple[TokenLogprob, ...]:
+        """The recorded steps as :class:`TokenLogprob`; their pieces join to ``text``."""
+
+        def piece(token: int) -> str:
+            return llama.detokenize([int(token)]).decode("utf-8", errors="ignore")
+
+        rest = text[sum(len(piece(step[0])) for step in self.steps) :]
+        if rest and self._pending is not None:
+            last = llama.tokenize(rest.encode("utf-8"), add_bos=False, special=True)
+            if len(last) == 1:
+                self._keep(int(last[0]))
+        return tuple(
+            TokenLogprob(token=piece(token), logprob=logprob, top=_merge(map(piece, ids), lps))
+            for token, logprob, ids, lps in self.steps
+        )
+
+
+def _merge(pieces: Iterable[str], logprobs: np.ndarray) -> dict[str, float]:
+    """Alternatives by text; tokens that spell the same text pool their probability."""
+    merged: dict[str, float] = {}
+    for text, logprob in zip(pieces, logprobs.tolist(), strict=True):
+        merged[text] = float(np.logaddexp(merged[text], logprob)) if text in merged else logprob
+    return dict(sorted(merged.items(), key=lambda kv: -kv[1]))
