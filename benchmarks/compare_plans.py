@@ -5,7 +5,8 @@ of making samples (the encoder-only cold-neighbours of issue 4 against the LLM j
 say) needs the difference between two augmented runs, with its paired bootstrap CI over the same
 test users. Besides the benchmark's slices this adds ``cold-covered``: cold targets that every
 augmented plan generated samples for, so that a plan which only reached part of the cold items
-(an LLM run with ``limit``) is compared where it actually spoke.
+(an LLM run with ``limit``) is compared where it actually spoke; with ``--text-expansion``, also
+``cold-expanded``: cold targets whose item has a kept phrase.
 
     export HF_HUB_OFFLINE=1
     .venv/bin/python benchmarks/compare_plans.py --protocol C --model sasrec --seeds 3 \\
@@ -33,6 +34,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from shopaug.augment.llm_expand import read_expansions
+from shopaug.data.splits import Split
 from shopaug.evaluate.stats import compare_runs, summarize_runs
 from shopaug.models.augmented import AugmentPlan
 from shopaug.workflow import AugmentedTrain, Experiment, case_slices, prepare_training, run_model
@@ -49,6 +52,15 @@ def generated_items(variant: AugmentedTrain, seeds: int) -> set[int]:
         start = int(train.sequences.indptr[train.n_real_rows])
         items.update(np.unique(train.sequences.items[start:]).tolist())
     return items
+
+
+def expanded_items(path: Path, split: Split) -> np.ndarray:
+    """Per test case, whether its target has a kept phrase in the expansion file: a run with
+    ``--limit`` expands only some cold items, and the effect is seen where it spoke."""
+    kept = read_expansions(path, split.n_items)
+    has_phrase = np.zeros(split.n_items, dtype=bool)
+    has_phrase[kept["item"].to_numpy()] = True
+    return has_phrase[split.test.targets]
 
 
 def main() -> None:
@@ -98,7 +110,9 @@ def main() -> None:
         shared = np.zeros(split.n_items, dtype=bool)
         shared[sorted(set.intersection(*covered))] = True
         masks["cold-covered"] = masks["cold"] & shared[split.test.targets]
-    slices = ["all", "cold", "cold-covered", "warm"]
+    if cold is not None and args.text_expansion is not None:
+        masks["cold-expanded"] = masks["cold"] & expanded_items(args.text_expansion, split)
+    slices = ["all", "cold", "cold-covered", "cold-expanded", "warm"]
     slices = [s for s in slices if s in masks and masks[s].any()]
 
     summary = {
@@ -136,7 +150,7 @@ def main() -> None:
         ]
         print(f"{name:>14}: " + "  ".join(cells))
     for c in comparisons:
-        if c["slice"] in ("cold", "cold-covered", "all"):
+        if c["slice"] in ("cold", "cold-covered", "cold-expanded", "all"):
             lo, hi = c["ci"]
             print(
                 f"{c['a']} - {c['b']} [{c['slice']} {c['metric']}]: "

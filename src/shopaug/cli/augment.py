@@ -93,8 +93,9 @@ def augment_command(
     Only the protocol's training rows are read, so the samples can be used with that protocol's
     benchmark without leaking validation or test targets. With ``--llm``, the LLM strategies can
     be chosen too: llm-cold (rows for cold items, judged by the model), llm-queries (synthetic
-    queries, OUT/queries.parquet), llm-profiles (user intent profiles, OUT/profiles.parquet) and
-    llm-describe (descriptions for items without one, OUT/descriptions.parquet).
+    queries, OUT/queries.parquet), llm-profiles (user intent profiles, OUT/profiles.parquet),
+    llm-describe (descriptions for items without one, OUT/descriptions.parquet) and llm-expand
+    (shopper words for sparse items, OUT/expansions.parquet; for --text-expansion).
     """
     from shopaug.models.augmented import augment_train
     from shopaug.workflow import DataSetup, prepare_training
