@@ -19,6 +19,12 @@ from shopaug.llm.local import TokenProbabilityRecorder, gguf_identity
 ASK = [Message(role="user", content="Name one piece of lab glassware.")]
 
 
+def judgment(history: list[str], title: str, brand: str = "", category: str = "") -> dict[str, str]:
+    """The fields of a ``cold_item_judgment`` prompt."""
+    lines = "\n".join(f"- {t}" for t in history)
+    return {"history": lines, "title": title, "brand": brand, "category": category}
+
+
 @pytest.fixture(scope="module")
 def smoke(gguf_path: Path) -> Finding:
     """A few tokens generated in a child process: a native crash there cannot reach pytest."""
@@ -61,12 +67,12 @@ def test_seed_is_honoured(local: LocalGenerator) -> None:
 
 def test_schema_constrained_json(local: LocalGenerator) -> None:
     template = load_prompt("cold_item_judgment")
-    values = {
-        "history": "- Nitrile Exam Gloves, Large\n- Disposable Face Masks",
-        "title": "Latex Exam Gloves, Medium, 100 Count",
-        "brand": "Medline",
-        "category": "Lab & Scientific Products > Safety > Gloves",
-    }
+    values = judgment(
+        ["Nitrile Exam Gloves, Large", "Disposable Face Masks"],
+        "Latex Exam Gloves, Medium, 100 Count",
+        brand="Medline",
+        category="Lab & Scientific Products > Safety > Gloves",
+    )
     result = local.run(template.request(values))
     assert result.ok, result
     assert result.parsed["answer"] in ("yes", "no") and result.parsed["reason"]
@@ -74,12 +80,12 @@ def test_schema_constrained_json(local: LocalGenerator) -> None:
 
 def test_token_probabilities_come_with_a_constrained_answer(local: LocalGenerator) -> None:
     template = load_prompt("cold_item_judgment")
-    values = {
-        "history": "- Borosilicate Glass Beaker 250 mL\n- Graduated Cylinder 100 mL",
-        "title": "Erlenmeyer Flask 500 mL",
-        "brand": "Pyrex",
-        "category": "Lab & Scientific Products > Flasks",
-    }
+    values = judgment(
+        ["Borosilicate Glass Beaker 250 mL", "Graduated Cylinder 100 mL"],
+        "Erlenmeyer Flask 500 mL",
+        brand="Pyrex",
+        category="Lab & Scientific Products > Flasks",
+    )
     params = template.params.model_copy(update={"top_logprobs": 5})
     result = local.run(template.request(values, params=params))
     assert result.ok, result
@@ -97,12 +103,7 @@ def test_recorded_probabilities_equal_llama_cpps_own_logprobs(
     import llama_cpp
 
     template = load_prompt("cold_item_judgment")
-    values = {
-        "history": "- Pipette Tips 200 uL",
-        "title": "Micropipette",
-        "brand": "",
-        "category": "",
-    }
+    values = judgment(["Pipette Tips 200 uL"], "Micropipette")
     params = template.params.model_copy(update={"top_logprobs": 3, "max_tokens": 12})
     request = template.request(values, params=params)
     ours = local.complete(request.messages, request.params)  # cut at 12 tokens: not parseable

@@ -149,9 +149,9 @@ class LocalGenerator(Generator):
                 response = llama.create_chat_completion(**kwargs)
             except (ValueError, RuntimeError) as exc:  # e.g. prompt longer than n_ctx
                 raise GenerationError("backend", f"llama.cpp: {exc}") from exc
-            text = response["choices"][0]["message"].get("content") or ""
+            choice = response["choices"][0]
+            text = choice["message"].get("content") or ""
             logprobs = recorder.tokens(llama, text) if recorder is not None else None
-        choice = response["choices"][0]
         usage = response.get("usage") or {}
         return Completion(
             text=text,
