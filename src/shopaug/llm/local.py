@@ -21,6 +21,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 from pydantic import Field, PrivateAttr
+from scipy.special import log_softmax
 
 from shopaug.llm.base import (
     Completion,
@@ -181,8 +182,7 @@ class TokenProbabilityRecorder:
     def __call__(self, input_ids: np.ndarray, logits: np.ndarray) -> np.ndarray:
         if self._pending is not None:
             self._keep(int(input_ids[-1]))
-        shifted = np.asarray(logits, dtype=np.float64) - float(np.max(logits))
-        self._pending = shifted - np.log(np.exp(shifted).sum())
+        self._pending = log_softmax(np.asarray(logits, dtype=np.float64))
         return logits
 
     def _keep(self, token: int) -> None:
