@@ -23,6 +23,13 @@ FAST: dict[str, dict] = {
     "bpr": {"factors": 4, "iterations": 3, "num_threads": 1},
     "sasrec": {"hidden": 8, "n_heads": 1, "epochs": 2, "num_threads": 1},
     "content": {"hidden": 8, "n_heads": 1, "epochs": 2, "num_threads": 1},
+    # Fixed weights: the contract data has no validation cases to choose them on.
+    "blend": {
+        "models": ["markov", "sasrec"],
+        "params": {"sasrec": {"hidden": 8, "n_heads": 1, "epochs": 2, "num_threads": 1}},
+        "weights": [0.5],
+        "combine": "mixture",
+    },
 }
 
 

@@ -18,6 +18,7 @@ from shopaug.models.base import (
     TrainData,
     ValidationHook,
 )
+from shopaug.models.blend import Blend
 from shopaug.models.content import ContentSASRec
 from shopaug.models.item_knn import ItemKNN
 from shopaug.models.markov import MarkovChain
@@ -35,6 +36,7 @@ MODELS: dict[str, type[Recommender]] = {
     "bpr": BPR,
     "sasrec": SASRec,
     "content": ContentSASRec,
+    "blend": Blend,
 }
 
 
@@ -69,6 +71,7 @@ __all__ = [
     "ALS",
     "BPR",
     "MODELS",
+    "Blend",
     "CategoryPopularity",
     "ContentSASRec",
     "EarlyStopping",

@@ -127,6 +127,9 @@ class Recommender:
     name: ClassVar[str] = "base"
     #: The hyper-parameter schema: the one place names, types, ranges and defaults live.
     Params: ClassVar[type[ModelParams]] = ModelParams
+    #: True when ``score`` gives non-negative masses proportional to a probability (a Markov
+    #: chain), False for logits; a blend turns either into a distribution before mixing.
+    scores_are_probabilities: ClassVar[bool] = False
 
     n_items_: int
 
@@ -188,6 +191,23 @@ class Recommender:
             items[rows] = top
             scores[rows] = np.take_along_axis(s, top, axis=1)
         return items, scores
+
+    @classmethod
+    def refit_params(
+        cls, params: dict[str, Any], best_epoch: int | None, choices: list[dict[str, Any]]
+    ) -> dict[str, Any]:
+        """``params`` for a refit on every event, which has no validation left to choose on:
+        what the validated fits chose (``best_epoch``, the median over seeds, and each seed's
+        :meth:`validation_choices`) becomes fixed parameters. An early-stopped model trains the
+        epochs its validation peaked at, the usual refit once the epoch count is chosen."""
+        if best_epoch and issubclass(cls, EarlyStopping):
+            return {**params, "epochs": int(best_epoch)}
+        return params
+
+    def validation_choices(self) -> dict[str, Any]:
+        """What the fit chose on the validation cases beyond the epoch (a blend's weights), for
+        the results JSON; empty for models that choose nothing there."""
+        return {}
 
     def get_params(self) -> dict[str, Any]:
         """The hyper-parameters declared in :attr:`Params`, with this model's values."""

@@ -68,6 +68,7 @@ class MarkovChain(Recommender):
 
     name: ClassVar[str] = "markov"
     Params: ClassVar[type[ModelParams]] = MarkovParams
+    scores_are_probabilities: ClassVar[bool] = True
 
     def fit(self, data: TrainData) -> Self:
         counts = transition_counts(data.sequences, data.n_items)

@@ -39,7 +39,6 @@ from shopaug.data.errors import DataError
 from shopaug.data.sequences import Sequences
 from shopaug.models import (
     MODELS,
-    EarlyStopping,
     Recommender,
     TrainData,
     check_model_params,
@@ -141,13 +140,16 @@ class TrainConfig(FitSpec):
         return cls(model=plan.model, params=params, augment=plan.augment, tuning=tuning, **fields)
 
 
-def refit_params(model: str, params: dict[str, Any], best_epoch: int | None) -> dict[str, Any]:
-    """``params`` for a refit on every event: an early-stopped model has no validation left to
-    stop on, so it trains the ``best_epoch`` epochs its validation peaked at (the usual refit
-    once the epoch count is chosen); other models, or no known epoch, keep ``params``."""
-    if best_epoch and issubclass(model_class(model), EarlyStopping):
-        return {**params, "epochs": int(best_epoch)}
-    return params
+def refit_params(
+    model: str,
+    params: dict[str, Any],
+    best_epoch: int | None,
+    choices: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """``params`` for a refit on every event: what validation chose (the epoch an early-stopped
+    model peaked at, a blend's weights) fixed, since no validation is left to choose on; see
+    :meth:`shopaug.models.Recommender.refit_params`."""
+    return model_class(model).refit_params(params, best_epoch, choices or [])
 
 
 @dataclass(frozen=True)

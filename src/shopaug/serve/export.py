@@ -44,7 +44,8 @@ def export_config(record: dict[str, Any], data: Path, results: list[dict[str, An
     name = config["estimator"]
     epochs = [e for e in record.get("valid_best_epoch", []) if e is not None]
     best = int(statistics.median(epochs)) if epochs else None
-    params = refit_params(name, dict(config["params"]), best)
+    choices = [c for c in record.get("valid_choices", []) if c]
+    params = refit_params(name, dict(config["params"]), best, choices)
     augmented = record["model"].endswith("+aug")
     scores = validation_means(results)
     return TrainConfig(

@@ -111,6 +111,8 @@ class ModelRuns:
     valid_scores: list[float] = field(default_factory=list)
     #: Epoch of the best validation score per seed (None for models without epochs).
     best_epochs: list[int | None] = field(default_factory=list)
+    #: Per seed, what the fit chose on validation besides the epoch (a blend's weights).
+    valid_choices: list[dict[str, Any]] = field(default_factory=list)
     #: Per seed, the model's records per epoch (epoch, loss, valid_ndcg10); empty without epochs.
     training_curves: list[list[dict[str, float]]] = field(default_factory=list)
 
@@ -269,6 +271,7 @@ def run_model(
         if score is not None:
             runs.valid_scores.append(score)
             runs.best_epochs.append(model.best_epoch_ if isinstance(model, EarlyStopping) else None)
+            runs.valid_choices.append(model.validation_choices())
         notify(f"{runs.label}: test (seed {seed})", (i + 0.5) / len(seeds))
         result = rank(model, split.test, ks=config.ks)
         runs.results.append(result)

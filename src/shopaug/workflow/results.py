@@ -58,6 +58,7 @@ def summarize_model(
         "n_test_users": len(split.test),
         "valid_ndcg@10": runs.valid_scores,
         "valid_best_epoch": runs.best_epochs,
+        "valid_choices": runs.valid_choices,
         "training_curves": runs.training_curves,
         "augmentation": runs.augmentation,
         "config": {
