@@ -75,3 +75,21 @@ def test_export_best_refits_the_validation_best_model_for_serving(tmp_path, writ
     wrong = invoke("run", str(config), "--export", "nope")
     assert wrong.exit_code == 2
     assert "--export 'nope': not a model of this run" in " ".join(wrong.output.split())
+
+
+def test_an_exported_blend_keeps_the_weights_validation_chose(tmp_path, write):
+    """Serving refits on every event, with no validation left: the chosen weights ride along."""
+    import json
+
+    body = TINY.format(out=tmp_path / "run").replace(
+        "models: {pop: {}, markov: {}}", "models: {blend: {models: [markov, pop]}}"
+    )
+    done = invoke("run", str(write("blend.yaml", body)), "--export", "blend")
+    assert done.exit_code == 0, done.output
+    record = json.loads((tmp_path / "run" / "results.json").read_text())["results"][0]
+    chosen = record["valid_choices"][0]
+    assert chosen["chosen_on"] == "validation"
+    manifest = json.loads((tmp_path / "run/service/versions/0001/manifest.json").read_text())
+    assert manifest["model"] == "blend"
+    assert manifest["params"]["weights"] == chosen["weights"]
+    assert manifest["params"]["combine"] == chosen["combines"]

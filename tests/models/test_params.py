@@ -54,6 +54,14 @@ DEFAULTS = {
         "id_weight": 0.6,
         "text_learns_from": "all",
     },
+    "blend": {
+        "models": ["markov", "content"],
+        "params": {},
+        "weights": None,
+        "combine": "auto",
+        "grid": 11,
+        "seed": 0,
+    },
 }
 
 

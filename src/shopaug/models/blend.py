@@ -320,7 +320,7 @@ class Blend(Recommender, EarlyStopping):
     def load(cls, path: str | Path) -> Self:
         from shopaug.models import model_class
 
-        saved = torch.load(Path(path), map_location="cpu", weights_only=False)
+        saved = torch.load(Path(path), map_location="cpu", weights_only=True)
         if saved.get("class") != cls.__name__:
             raise TypeError(f"{path} holds a {saved.get('class')}, not a {cls.__name__}")
         model = cls(**saved["params"])

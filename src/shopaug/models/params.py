@@ -80,7 +80,8 @@ def param_specs(schema: type[ModelParams]) -> list[ParamSpec]:
         ParamSpec(
             name,
             _type_name(field.annotation),
-            field.default,
+            # A list or dict default is built by a factory; show the value it builds.
+            field.get_default(call_default_factory=True),
             _allowed(field.annotation, field.metadata),
             field.description or "",
         )
