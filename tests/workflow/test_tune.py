@@ -209,3 +209,17 @@ def test_trial_zero_is_the_model_with_its_default_parameters(shop_run):
     plan = tune(config(shop_run, trials=3), spaced)
     default = model_class("markov").Params.model_fields["order"].default
     assert plan.trials[0].augment is None and plan.trials[0].params == {"order": default}
+
+
+def test_a_tuned_blend_keeps_the_weights_its_chosen_trial_picked(shop_run, tmp_path):
+    """A refit on every event has no validation: the plan carries the chosen trial's weights."""
+    from shopaug.serve.bundle import TrainConfig
+
+    blend = {"models": ["markov", "pop"]}
+    plan = tune(config(shop_run, model="blend", params=blend, trials=2), SMALL)
+    chosen = next(t for t in plan.trials if t.number == plan.chosen_trial)
+    assert plan.choices == chosen.choices and plan.choices["chosen_on"] == "validation"
+    assert TunedPlan.load(plan.save(tmp_path / "plan.yaml")) == plan
+    refit = TrainConfig.from_plan(plan, tmp_path / "plan.yaml", data=shop_run)
+    assert refit.params["weights"] == plan.choices["weights"]
+    assert refit.params["combine"] == plan.choices["combines"]

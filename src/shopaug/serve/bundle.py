@@ -121,12 +121,13 @@ class TrainConfig(FitSpec):
 
         A fit on every event has no validation left to stop on, so an early-stopped model
         trains the epochs at which its validation peaked during tuning (unless ``epochs`` is
-        given): the usual refit once the epoch count is chosen.
+        given), the usual refit once the epoch count is chosen; what else the chosen trial chose
+        on validation (a blend's weights) is fixed the same way.
         """
         given = fields.pop("params", {})
         params = {**plan.params, **given}
         if fields.get("protocol", "none") == "none" and "epochs" not in given:
-            params = refit_params(plan.model, params, plan.best_epoch)
+            params = refit_params(plan.model, params, plan.best_epoch, [plan.choices])
         tuning = {
             "plan_file": str(plan_path),
             "protocol": plan.protocol,

@@ -180,6 +180,8 @@ class TrialRecord(BaseModel):
     figures: dict[str, float] = {}
     kept: int = 0
     best_epoch: int | None = None
+    #: What the fit chose on validation besides the epoch (a blend's weights), for a refit.
+    choices: dict[str, Any] = {}
     seconds: float = 0.0
     error: str | None = None
 
@@ -225,6 +227,8 @@ class TunedPlan(BaseModel):
     #: Epoch of the best validation score (early-stopped models): a refit on every event, with
     #: nothing left to validate on, trains this many epochs.
     best_epoch: int | None = None
+    #: The chosen trial's other validation choices (a blend's weights), fixed by a refit.
+    choices: dict[str, Any] = {}
     chosen_trial: int
     verdict: str
     data: str
@@ -307,6 +311,7 @@ class Tuner:
                 record.best_epoch = model.best_epoch_
             else:
                 model.fit(train)
+            record.choices = model.validation_choices()
             record.score, record.figures = self.objective.score(model)
         finally:
             record.seconds = time.perf_counter() - started
@@ -475,6 +480,7 @@ def tune(
         score=chosen.score,
         baseline_score=plain.score,
         best_epoch=chosen.best_epoch,
+        choices=chosen.choices,
         chosen_trial=chosen.number,
         verdict=verdict,
         data=str(config.data),
