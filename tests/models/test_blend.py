@@ -10,8 +10,8 @@ import pytest
 from shopaug.data.sequences import Sequences
 from shopaug.data.splits import leave_one_out
 from shopaug.models import Blend, ParameterError, make_model
-from shopaug.models.base import TrainData
-from shopaug.models.blend import join, member_log_probs
+from shopaug.models.base import ItemSide, TrainData
+from shopaug.models.blend import LOG_FLOOR, join, member_log_probs
 from shopaug.models.ranking import rank_metrics, rank_targets
 
 N_ITEMS = 15
@@ -73,9 +73,42 @@ def test_score_is_the_chosen_join_of_member_distributions() -> None:
     p_markov = markov.score(histories) / markov.score(histories).sum(axis=1, keepdims=True)
     p_pop = np.exp(pop.score(histories) - pop.score(histories).max(axis=1, keepdims=True))
     p_pop /= p_pop.sum(axis=1, keepdims=True)
-    expected = np.log(0.7 * p_markov + 0.3 * p_pop)
-    np.testing.assert_allclose(model.score(histories), expected, rtol=1e-5, atol=1e-5)
+    mixed = 0.7 * p_markov + 0.3 * p_pop
+    seen = model.seen_
+    assert not seen[13:].any(), "items 13 and 14 never occur in the training rows"
+    expected = np.log(mixed[:, seen] / mixed[:, seen].sum(axis=1, keepdims=True))
+    scores = model.score(histories)
+    np.testing.assert_allclose(scores[:, seen], expected, rtol=1e-5, atol=1e-5)
+    # Neither member has seen items 13 and 14: nobody vouches for them.
+    assert (scores[:, ~seen] == LOG_FLOOR).all()
     assert model.choices_["chosen_on"] == "given"
+
+
+def test_an_item_only_the_text_member_knows_keeps_its_text_score() -> None:
+    """A chain has no evidence on an item absent from training: it abstains there, so a cold
+    item is ranked by the content member instead of sinking with the chain's zero."""
+    train = chain_data()
+    rng = np.random.default_rng(0)
+    items = ItemSide(embeddings=rng.normal(size=(N_ITEMS, 8)).astype(np.float32))
+    data = TrainData(train.sequences, N_ITEMS, items=items, valid=train.valid)
+    content = {"hidden": 8, "n_heads": 1, "epochs": 2, "num_threads": 1}
+    histories = data.valid.inputs
+    for how in ("product", "mixture"):
+        model = make_model(
+            "blend",
+            models=["markov", "content"],
+            params={"content": content},
+            weights=[0.5],
+            combine=how,
+        ).fit(data)
+        cold = ~model.seen_
+        text = member_log_probs(model.members_[1], histories, None)
+        scores = model.score(histories).astype(np.float64)
+        assert (scores[:, cold] > LOG_FLOOR).all()
+        # The cold items' scores are the content member's, shifted by the row's normaliser only.
+        shift = scores[:, cold] - text[:, cold]
+        np.testing.assert_allclose(shift, shift[:, :1].repeat(cold.sum(), axis=1), atol=1e-4)
+        np.testing.assert_allclose(np.exp(scores).sum(axis=1), 1.0, rtol=1e-4)
 
 
 def test_join_ends_and_normalisation() -> None:

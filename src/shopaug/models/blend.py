@@ -15,6 +15,12 @@ the best NDCG@10 on ``TrainData.valid``, the validation cases, the only figure a
 hyper-parameter may be chosen on; ``a = 0`` drops the member, so a blend is never chosen below
 its first member on validation. Fixed ``weights`` skip the search (a refit with no validation
 left repeats the chosen ones).
+
+A member that knows items only by their events (everything but a :class:`KnowsItemsByText`
+model) has no evidence on an item absent from the training rows: it abstains there, and the
+item keeps the other side's log-probability. Without that a chain's zero for a cold item would
+sink it in a geometric mean (and halve it in a mixture), and validation, whose targets are all
+items seen in training, would never notice: on protocol C the blend ranked no cold target at all.
 """
 
 from __future__ import annotations
@@ -31,7 +37,13 @@ from scipy.special import log_softmax, logsumexp
 
 from shopaug.data.sequences import Sequences
 from shopaug.data.splits import EvalCases
-from shopaug.models.base import EarlyStopping, Recommender, TrainData, ValidationHook
+from shopaug.models.base import (
+    EarlyStopping,
+    KnowsItemsByText,
+    Recommender,
+    TrainData,
+    ValidationHook,
+)
 from shopaug.models.params import ModelParams, check_params
 from shopaug.models.ranking import rank_metrics, rank_targets
 
@@ -128,6 +140,7 @@ class Blend(Recommender, EarlyStopping):
                 "give fixed weights (and combine) to fit without them"
             )
         self.history_, self.best_epoch_ = [], 0
+        self.seen_ = np.bincount(data.sequences.items, minlength=data.n_items) > 0
         self.members_ = [self._fit_member(name, data, on_validation) for name in self.models]
         stopped = [m for m in self.members_ if isinstance(m, EarlyStopping)]
         if stopped:
@@ -248,7 +261,7 @@ class Blend(Recommender, EarlyStopping):
             prefix = self._blend_log_probs(
                 members[:-1], self.weights_, self.combines_, batch.inputs, batch.user_index
             )
-            last = member_log_probs(members[-1], batch.inputs, batch.user_index)
+            last = self._member_log_probs(members[-1], batch.inputs, batch.user_index)
             for how in combines:
                 for i, a in enumerate(grid):
                     total[how][i] += _ndcg_sum(join(prefix, last, float(a), how), batch)
@@ -271,25 +284,35 @@ class Blend(Recommender, EarlyStopping):
 
     # -- scoring ----------------------------------------------------------------------------------
 
-    @staticmethod
+    def _member_log_probs(
+        self, member: Recommender, histories: Sequences, user_index: np.ndarray | None
+    ) -> np.ndarray:
+        """The member's log-probabilities, NaN (abstains) on items it has no evidence on."""
+        out = member_log_probs(member, histories, user_index)
+        if not isinstance(member, KnowsItemsByText):
+            out[:, ~self.seen_] = np.nan
+        return out
+
     def _blend_log_probs(
+        self,
         members: list[Recommender],
         weights: list[float],
         combines: list[str],
         histories: Sequences,
         user_index: np.ndarray | None,
     ) -> np.ndarray:
-        out = member_log_probs(members[0], histories, user_index)
+        out = self._member_log_probs(members[0], histories, user_index)
         for member, a, how in zip(members[1:], weights, combines, strict=True):
-            out = join(out, member_log_probs(member, histories, user_index), a, how)
+            out = join(out, self._member_log_probs(member, histories, user_index), a, how)
         return out
 
     def score(self, histories: Sequences, user_index: np.ndarray | None = None) -> np.ndarray:
-        """The blend's log-probability of every item (a distribution, so blends nest)."""
+        """The blend's log-probability of every item (items no member knows: ``LOG_FLOOR``)."""
         self._check_fitted()
-        return self._blend_log_probs(
+        out = self._blend_log_probs(
             self.members_, self.weights_, self.combines_, histories, user_index
-        ).astype(np.float32)
+        )
+        return _floored(out).astype(np.float32)
 
     def validation_choices(self) -> dict[str, Any]:
         return self.choices_
@@ -308,6 +331,7 @@ class Blend(Recommender, EarlyStopping):
                 "weights": self.weights_,
                 "combines": self.combines_,
                 "n_items": self.n_items_,
+                "seen": torch.from_numpy(self.seen_),
                 "best_score": self.best_score_,
                 "choices": self.choices_,
                 "history": self.history_,
@@ -330,6 +354,7 @@ class Blend(Recommender, EarlyStopping):
         ]
         model.weights_, model.combines_ = saved["weights"], saved["combines"]
         model.n_items_, model.best_score_ = saved["n_items"], saved["best_score"]
+        model.seen_ = saved["seen"].numpy()
         model.choices_ = saved["choices"]
         model.history_, model.best_epoch_ = saved["history"], saved["best_epoch"]
         return model
@@ -349,19 +374,28 @@ def member_log_probs(
 
 
 def join(blend: np.ndarray, member: np.ndarray, a: float, how: str) -> np.ndarray:
-    """``member`` joining ``blend`` with weight ``a`` (both log-probabilities)."""
+    """``member`` joining ``blend`` with weight ``a`` (both log-probabilities, NaN where a side
+    abstains: the item then takes the other side's value); rows renormalised."""
     if a <= 0:
         return blend
     if a >= 1:
         return member
-    if how == "mixture":
-        return np.logaddexp(np.log1p(-a) + blend, np.log(a) + member)
-    mixed = (1 - a) * blend + a * member
-    return mixed - logsumexp(mixed, axis=1, keepdims=True)
+    with np.errstate(invalid="ignore"):
+        if how == "mixture":
+            mixed = np.logaddexp(np.log1p(-a) + blend, np.log(a) + member)
+        else:
+            mixed = (1 - a) * blend + a * member
+    mixed = np.where(np.isnan(blend), member, np.where(np.isnan(member), blend, mixed))
+    known = np.where(np.isnan(mixed), -np.inf, mixed)
+    return mixed - logsumexp(known, axis=1, keepdims=True)
+
+
+def _floored(log_probs: np.ndarray) -> np.ndarray:
+    return np.where(np.isnan(log_probs), LOG_FLOOR, log_probs)
 
 
 def _ndcg_sum(scores: np.ndarray, batch: EvalCases) -> float:
-    ranks = rank_targets(scores, batch.targets, batch.inputs)
+    ranks = rank_targets(_floored(scores), batch.targets, batch.inputs)
     return float(rank_metrics(ranks, (10,))["ndcg@10"].sum())
 
 
