@@ -167,19 +167,21 @@ class Blend(Recommender, EarlyStopping):
     def refit_params(
         cls, params: dict[str, Any], best_epoch: int | None, choices: list[dict[str, Any]]
     ) -> dict[str, Any]:
-        """The weights and combines validation chose (per member after the first: the median
-        weight and the commoner combine over seeds) fixed, and each early-stopped member's
-        epochs its median best epoch."""
+        """The weights and combines validation chose fixed: per member after the first, the
+        commoner combine over seeds and the median weight of the seeds that chose it (a
+        mixture's weight and a geometric mean's are not on one scale); each early-stopped
+        member's epochs its median best epoch."""
         from shopaug.models import model_class
 
         chosen = [c for c in choices if c.get("chosen_on") == "validation"]
         if not chosen:
             return params
-        steps = len(chosen[0]["weights"])
-        weights = [float(np.median([c["weights"][k] for c in chosen])) for k in range(steps)]
-        combines = [
-            Counter(c["combines"][k] for c in chosen).most_common(1)[0][0] for k in range(steps)
-        ]
+        weights, combines = [], []
+        for k in range(len(chosen[0]["weights"])):
+            how = Counter(c["combines"][k] for c in chosen).most_common(1)[0][0]
+            agreeing = [c["weights"][k] for c in chosen if c["combines"][k] == how]
+            weights.append(float(np.median(agreeing)))
+            combines.append(how)
         members = {name: dict(p) for name, p in params.get("params", {}).items()}
         for name in cls(**params).models:
             epochs = [
