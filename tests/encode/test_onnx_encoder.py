@@ -181,6 +181,14 @@ ITEMS = [
 ]
 
 
+#: Worst cosine of an int8 vector to the float one over ITEMS. ONNX Runtime's int8 kernels
+#: differ by CPU: above 0.985 on a Xeon with AVX-512 VNNI, 0.978 on an AVX2-only AMD EPYC
+#: (2026-12-04; 7-bit weights, ``reduce_range``, gave 0.980 there, no consistent gain). A
+#: broken setting stays far below: one scale per weight matrix instead of per channel gave a
+#: worst text of 0.886 on 200 Scientific texts (``quantize_graph``).
+INT8_MIN_COSINE = 0.97
+
+
 def test_batches_by_length_give_the_reference_vectors_in_input_order(onnx_encoder, tmp_path):
     reference = TextEncoder(cache_dir=tmp_path).encode(ITEMS)
     np.testing.assert_allclose(onnx_encoder.encode(ITEMS, batch_size=2), reference, atol=1e-5)
@@ -195,7 +203,7 @@ def test_int8_graph_is_close_to_the_float_one_and_cached_apart(graph_dir, tmp_pa
     )  # int8 weights: a quarter of float32's, plus scales
     reference = TextEncoder(cache_dir=tmp_path).encode(ITEMS)
     cosine = np.sum(int8.encode(ITEMS, batch_size=2) * reference, axis=1)
-    assert cosine.min() > 0.98 and not np.allclose(cosine, 1.0, atol=1e-6)
+    assert cosine.min() > INT8_MIN_COSINE and not np.allclose(cosine, 1.0, atol=1e-6)
 
 
 def test_max_length_cuts_long_texts_only(graph_dir, tmp_path) -> None:
@@ -214,7 +222,7 @@ def test_text_encoder_backends_cache_their_vectors_apart(tmp_path) -> None:
     quantized = int8_encoder.encode(ITEMS)
     assert int8_encoder.misses == len(ITEMS)  # not answered by the float vectors
     short = [0, 1, 2, 4]  # the long text is cut at 128 tokens, not 256: other vector by design
-    assert np.sum(quantized[short] * reference[short], axis=1).min() > 0.98
+    assert np.sum(quantized[short] * reference[short], axis=1).min() > INT8_MIN_COSINE
     again = TextEncoder(cache_dir=tmp_path, backend="onnx-int8", max_length=128)
     np.testing.assert_array_equal(again.encode(ITEMS), quantized)
     assert again.misses == 0
