@@ -115,8 +115,15 @@ def test_join_ends_and_normalisation() -> None:
     rng = np.random.default_rng(0)
     a, b = (np.log(rng.dirichlet(np.ones(6), size=3)) for _ in range(2))
     for how in ("mixture", "product"):
-        np.testing.assert_array_equal(join(a, b, 0.0, how), a)
-        np.testing.assert_array_equal(join(a, b, 1.0, how), b)
+        np.testing.assert_allclose(join(a, b, 0.0, how), a, atol=1e-12)
+        np.testing.assert_allclose(join(a, b, 1.0, how), b, atol=1e-12)
+        # Where one side abstains the other speaks, at the ends of the grid too.
+        unknown = a.copy()
+        unknown[:, 0] = np.nan
+        kept = join(unknown, b, 0.0, how)
+        assert np.isfinite(kept).all()
+        np.testing.assert_allclose(np.exp(kept).sum(axis=1), 1.0)
+        np.testing.assert_allclose((kept - a)[:, 1:], (kept - a)[:, 1:2].repeat(5, 1))
         np.testing.assert_allclose(np.exp(join(a, b, 0.4, how)).sum(axis=1), 1.0)
     np.testing.assert_allclose(
         join(a, b, 0.4, "mixture"), np.log(0.6 * np.exp(a) + 0.4 * np.exp(b))

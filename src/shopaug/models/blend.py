@@ -12,8 +12,8 @@ probabilities (:attr:`Recommender.scores_are_probabilities`). Members then join 
 
 For each member after the first, the combination and ``a`` (a grid over [0, 1]) are the ones with
 the best NDCG@10 on ``TrainData.valid``, the validation cases, the only figure a
-hyper-parameter may be chosen on; ``a = 0`` drops the member, so a blend is never chosen below
-its first member on validation. Fixed ``weights`` skip the search (a refit with no validation
+hyper-parameter may be chosen on; ``a = 0`` keeps the member only for the items the others have
+no evidence on (below), so a blend is never chosen below its first member on validation. Fixed ``weights`` skip the search (a refit with no validation
 left repeats the chosen ones).
 
 A member that knows items only by their events (everything but a :class:`KnowsItemsByText`
@@ -377,13 +377,16 @@ def member_log_probs(
 
 def join(blend: np.ndarray, member: np.ndarray, a: float, how: str) -> np.ndarray:
     """``member`` joining ``blend`` with weight ``a`` (both log-probabilities, NaN where a side
-    abstains: the item then takes the other side's value); rows renormalised."""
-    if a <= 0:
-        return blend
-    if a >= 1:
-        return member
-    with np.errstate(invalid="ignore"):
-        if how == "mixture":
+    abstains: the item then takes the other side's value, whatever ``a``); rows renormalised.
+
+    So ``a = 0`` keeps the blend where it has evidence and still lets the member rank the items
+    it alone knows (cold items, which validation never sees as targets and so cannot weigh)."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        if a <= 0:
+            mixed = blend
+        elif a >= 1:
+            mixed = member
+        elif how == "mixture":
             mixed = np.logaddexp(np.log1p(-a) + blend, np.log(a) + member)
         else:
             mixed = (1 - a) * blend + a * member
