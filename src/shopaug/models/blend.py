@@ -13,7 +13,9 @@ probabilities (:attr:`Recommender.scores_are_probabilities`). Members then join 
 For each member after the first, the combination and ``a`` (a grid over [0, 1]) are the ones with
 the best NDCG@10 on ``TrainData.valid``, the validation cases, the only figure a
 hyper-parameter may be chosen on; ``a = 0`` keeps the member only for the items the others have
-no evidence on (below), so a blend is never chosen below its first member on validation. Fixed ``weights`` skip the search (a refit with no validation
+no evidence on (below). So the blend's validation score is never below its first member's with
+those items added, though it can be below the first member's alone (the added items compete
+with validation targets, which are never such items). Fixed ``weights`` skip the search (a refit with no validation
 left repeats the chosen ones).
 
 A member that knows items only by their events (everything but a :class:`KnowsItemsByText`
