@@ -15,8 +15,8 @@ the best NDCG@10 on ``TrainData.valid``, the validation cases, the only figure a
 hyper-parameter may be chosen on; ``a = 0`` keeps the member only for the items the others have
 no evidence on (below). So the blend's validation score is never below its first member's with
 those items added, though it can be below the first member's alone (the added items compete
-with validation targets, which are never such items). Fixed ``weights`` skip the search (a refit with no validation
-left repeats the chosen ones).
+with validation targets, which are never such items). Fixed ``weights`` skip the search (a
+refit with no validation left repeats the chosen ones).
 
 A member that knows items only by their events (everything but a :class:`KnowsItemsByText`
 model) has no evidence on an item absent from the training rows: it abstains there, and the
@@ -383,7 +383,7 @@ def join(blend: np.ndarray, member: np.ndarray, a: float, how: str) -> np.ndarra
 
     So ``a = 0`` keeps the blend where it has evidence and still lets the member rank the items
     it alone knows (cold items, which validation never sees as targets and so cannot weigh)."""
-    with np.errstate(invalid="ignore", divide="ignore"):
+    with np.errstate(invalid="ignore"):
         if a <= 0:
             mixed = blend
         elif a >= 1:
